@@ -1,0 +1,62 @@
+# SensorGuard: `make demo` runs the platform end to end on embedded backends; `make test` starts
+# the real servers (Kafka, Cassandra, Mosquitto, Prometheus) once and runs every test.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := $(PYTHON) -m uv
+VENV := .venv
+BIN := $(VENV)/bin
+SERVICES := infra/local/services.sh
+PYTEST_ARGS ?=
+
+.PHONY: help setup demo demo-services test test-unit lint typecheck services-fetch services-up \
+        services-down services-status mlflow-ui airflow-ui clean
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+# uv itself comes from PyPI, pinned, so a fresh machine needs only Python 3.11 and pip.
+$(VENV)/.synced: pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
+	$(UV) sync --frozen --python 3.11
+	@touch $@
+
+setup: $(VENV)/.synced ## Create the virtualenv from uv.lock
+
+demo: setup ## Run the end-to-end demo on embedded backends (no servers needed)
+	$(BIN)/sensorguard demo --fresh
+
+demo-services: setup services-up ## The same demo against Mosquitto -> Kafka -> Cassandra
+	$(BIN)/sensorguard demo --fresh --services
+
+test: setup ## Start the real servers once, run every test, stop the servers
+	$(SERVICES) fetch
+	$(SERVICES) up
+	rc=0; $(BIN)/pytest $(PYTEST_ARGS) || rc=$$?; $(SERVICES) down; exit $$rc
+
+test-unit: setup ## Only the tests that need no server
+	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
+
+lint: setup ## ruff lint + format check, mypy strict
+	$(BIN)/ruff check src tests bench dags features serving
+	$(BIN)/ruff format --check src tests bench dags features serving
+	$(BIN)/mypy
+
+services-fetch: ## Download Kafka/Cassandra jars, install Mosquitto/Prometheus
+	$(SERVICES) fetch
+
+services-up: services-fetch ## Start Kafka, Cassandra, Mosquitto, Prometheus on 127.0.0.1
+	$(SERVICES) up
+
+services-down: ## Stop the servers started by services-up
+	$(SERVICES) down
+
+services-status: ## Which servers run
+	$(SERVICES) status
+
+clean: ## Remove embedded data (not the venv, not the jar cache)
+	rm -rf .sensorguard

@@ -1,0 +1,47 @@
+"""The `sensorguard` command line: one Typer app, one module per command group."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+# (module under sensorguard.cli, attribute, group name or None for a top-level command).
+# Each module imports its heavy dependencies inside its commands, so `--help` stays instant.
+_GROUPS: tuple[tuple[str, str, str | None], ...] = (
+    ("sensors", "sensors_app", "sensors"),
+    ("sensors", "types_app", "sensor-types"),
+    ("users", "app", "users"),
+    ("simulate", "simulate", None),
+    ("ingest", "app", "ingest"),
+    ("store", "app", "store"),
+    ("stream", "app", "stream"),
+    ("demo", "demo", None),
+)
+
+
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name="sensorguard",
+        help="SensorGuard: find anomalies in IoT sensor streams.",
+        no_args_is_help=True,
+        pretty_exceptions_show_locals=False,
+        add_completion=False,
+    )
+    for module_name, attr, group in _GROUPS:
+        try:
+            module = importlib.import_module(f"sensorguard.cli.{module_name}")
+        except ModuleNotFoundError as err:
+            if err.name == f"sensorguard.cli.{module_name}":
+                continue  # command group not built yet
+            raise
+        obj = getattr(module, attr)
+        if group is None:
+            app.command(name=attr.replace("_", "-"))(obj)
+        else:
+            app.add_typer(obj, name=group)
+    return app
+
+
+def main() -> None:
+    build_app()()

@@ -1,0 +1,92 @@
+"""`sensorguard ingest …`: the HTTP front door, the MQTT bridge and the store writer."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Annotated
+
+import typer
+
+from sensorguard.cli._common import friendly_errors
+
+app = typer.Typer(
+    help="Get readings in: HTTP and MQTT front doors, and the writer that stores them.",
+    no_args_is_help=True,
+)
+
+
+@app.command("serve")
+@friendly_errors
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address [default: settings]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: settings, 8000]")] = None,
+    require_api_key: Annotated[
+        bool,
+        typer.Option(help="Demand an X-API-Key header (keys: `sensorguard users key-create`)."),
+    ] = False,
+) -> None:
+    """Serve POST /v1/readings: validate a batch, publish good rows, dead-letter bad ones.
+
+    Example:  curl -XPOST localhost:8000/v1/readings -H 'content-type: application/json'
+    -d '{"readings":[{"sensor_id":"th-001","ts":"2026-01-01T00:00:00Z","channels":{"temperature":21.5}}]}'
+    """
+    import uvicorn
+
+    from sensorguard.ingest.http import create_app
+    from sensorguard.settings import get_settings
+    from sensorguard.wiring import build_pipeline, open_configured_metadata, open_configured_stream
+
+    settings = get_settings()
+    metadata = open_configured_metadata(settings)
+    pipeline = build_pipeline(settings, metadata, open_configured_stream(settings))
+
+    def key_owner(key: str) -> str | None:
+        principal = metadata.verify_api_key(key)
+        return principal.username if principal else None
+
+    auth = key_owner if require_api_key else None
+    uvicorn.run(
+        create_app(pipeline, settings, authenticate=auth),
+        host=host or settings.ingest_host,
+        port=port or settings.ingest_port,
+        log_level="info",
+    )
+
+
+@app.command("run-writer")
+@friendly_errors
+def run_writer_cmd(
+    until_idle: Annotated[
+        float | None,
+        typer.Option(
+            help="Exit after this many seconds without new readings (default: run forever)."
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="Records per poll and per store write.")
+    ] = 1000,
+    group: Annotated[
+        str, typer.Option(help="Consumer group (offsets are kept per group).")
+    ] = "store-writer",
+) -> None:
+    """Move readings from the `sensor-data` stream into the store (at least once, idempotent)."""
+    from sensorguard.ingest.writer import run_writer
+    from sensorguard.settings import get_settings
+    from sensorguard.wiring import open_configured_store, open_configured_stream
+
+    settings = get_settings()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stream, store = open_configured_stream(settings), open_configured_store(settings)
+    try:
+        stats = run_writer(
+            stream, store, group=group, batch_size=batch_size, until_idle_s=until_idle, stop=stop
+        )
+    finally:
+        store.close()
+        stream.close()
+    typer.echo(
+        f"written {stats.written} readings from {stats.polled} records "
+        f"({stats.dead_lettered} dead-lettered, {stats.retries} retries)"
+    )

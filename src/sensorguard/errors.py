@@ -1,0 +1,58 @@
+"""The project's exception hierarchy: specific errors raised at the boundaries."""
+
+from __future__ import annotations
+
+
+class SensorGuardError(Exception):
+    """Base of every error SensorGuard raises on purpose."""
+
+
+class ConfigError(SensorGuardError):
+    """Settings, a model spec or another configuration file is wrong."""
+
+
+class ValidationFailed(SensorGuardError):
+    """A value at a boundary is not what was expected.
+
+    Carries the field, the offending value and what was expected, so that callers
+    (HTTP answers, the dead-letter topic, the CLI) can report all three.
+    """
+
+    def __init__(self, field: str, value: object, expected: str, *, subject: str | None = None):
+        self.field = field
+        self.value = value
+        self.expected = expected
+        self.subject = subject
+        where = f" for sensor {subject}" if subject else ""
+        super().__init__(f"{field} must be {expected}, got {value!r}{where}")
+
+
+class NotFound(SensorGuardError):
+    """A named thing (sensor, sensor type, model, rule) does not exist."""
+
+    def __init__(self, kind: str, name: str):
+        self.kind = kind
+        self.name = name
+        super().__init__(f"no {kind} named {name!r}")
+
+
+class AlreadyExists(SensorGuardError):
+    """A named thing would be created twice."""
+
+    def __init__(self, kind: str, name: str):
+        self.kind = kind
+        self.name = name
+        super().__init__(f"{kind} {name!r} already exists")
+
+
+class BackendUnavailable(SensorGuardError):
+    """A store, stream or server could not be reached (after retries)."""
+
+
+class UnsupportedURL(ConfigError):
+    """A backend URL has a scheme nothing implements."""
+
+    def __init__(self, setting: str, url: str, schemes: tuple[str, ...]):
+        super().__init__(
+            f"{setting} must start with one of {', '.join(s + '://' for s in schemes)}, got {url!r}"
+        )

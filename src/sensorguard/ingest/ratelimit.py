@@ -1,0 +1,64 @@
+"""Token-bucket rate limits per sensor and per client, answered with Retry-After, never by dropping."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    stamp: float
+
+
+class TokenBuckets:
+    """Many named token buckets of one rate, checked (`wait_for`) before they are spent.
+
+    Checking first matters: a batch refused with 429 must not spend tokens, or a client that
+    retries after Retry-After would find its budget already eaten by the refused attempt.
+    """
+
+    def __init__(
+        self, rate: float, burst: float, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate = rate
+        self.capacity = max(burst, 1.0)
+        self._clock = clock
+        self._buckets: dict[str, _Bucket] = {}
+        self._lock = threading.Lock()
+
+    def wait_for(self, wants: Mapping[str, float]) -> float:
+        """Seconds until every named bucket holds what is wanted of it (0: it fits now)."""
+        with self._lock:
+            now = self._clock()
+            wait = 0.0
+            for name, n in wants.items():
+                b = self._refill(name, now)
+                # A full bucket admits even an oversized request and goes into debt: otherwise a
+                # batch larger than the burst could never pass, however long the client waited.
+                if b.tokens < n and b.tokens < self.capacity:
+                    wait = max(wait, (min(n, self.capacity) - b.tokens) / self.rate)
+            return wait
+
+    def spend(self, wants: Mapping[str, float]) -> None:
+        with self._lock:
+            now = self._clock()
+            for name, n in wants.items():
+                self._refill(name, now).tokens -= n
+
+    def _refill(self, name: str, now: float) -> _Bucket:
+        b = self._buckets.get(name)
+        if b is None:
+            b = self._buckets[name] = _Bucket(self.capacity, now)
+        b.tokens = min(self.capacity, b.tokens + (now - b.stamp) * self.rate)
+        b.stamp = now
+        return b
+
+
+def retry_after_header(wait_s: float) -> str:
+    """Retry-After takes whole seconds; round up so a client that obeys it will fit."""
+    return str(max(1, math.ceil(wait_s)))

@@ -1,0 +1,62 @@
+"""Platform metadata in one SQLite file: sensors, types, model specs, users, keys, rules, audit."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sensorguard.metadata.migrations import MIGRATIONS, migrate, schema_version
+    from sensorguard.metadata.records import (
+        AlertRuleRecord,
+        ApiKeyInfo,
+        AuditEntry,
+        BulkOutcome,
+        ModelSpecRecord,
+        Principal,
+        User,
+    )
+    from sensorguard.metadata.roles import ROLES, Role
+    from sensorguard.metadata.store import MetadataStore, open_metadata
+
+# Resolved on first use, so `sensorguard --help` does not pay for pydantic-settings and sqlite.
+_EXPORTS = {
+    "MIGRATIONS": "migrations",
+    "migrate": "migrations",
+    "schema_version": "migrations",
+    "AlertRuleRecord": "records",
+    "ApiKeyInfo": "records",
+    "AuditEntry": "records",
+    "BulkOutcome": "records",
+    "ModelSpecRecord": "records",
+    "Principal": "records",
+    "User": "records",
+    "ROLES": "roles",
+    "Role": "roles",
+    "MetadataStore": "store",
+    "open_metadata": "store",
+}
+
+__all__ = [
+    "MIGRATIONS",
+    "ROLES",
+    "AlertRuleRecord",
+    "ApiKeyInfo",
+    "AuditEntry",
+    "BulkOutcome",
+    "MetadataStore",
+    "ModelSpecRecord",
+    "Principal",
+    "Role",
+    "User",
+    "migrate",
+    "open_metadata",
+    "schema_version",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -1,0 +1,130 @@
+"""Schema migrations of the metadata database, tracked with PRAGMA user_version."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+from sensorguard.errors import ConfigError
+
+# Append only: a step's position is its version number, and a released step never changes,
+# because databases in the field have already recorded that they ran it.
+Migration = tuple[str, ...]
+
+MIGRATIONS: tuple[Migration, ...] = (
+    # 1: the sensor registry the ingest validator reads.
+    (
+        """CREATE TABLE sensor_types (
+            name        TEXT PRIMARY KEY,
+            description TEXT NOT NULL DEFAULT '',
+            channels    TEXT NOT NULL,
+            created_at  TEXT NOT NULL,
+            updated_at  TEXT NOT NULL
+        )""",
+        """CREATE TABLE sensors (
+            sensor_id    TEXT PRIMARY KEY,
+            sensor_type  TEXT NOT NULL REFERENCES sensor_types(name) ON DELETE RESTRICT,
+            site         TEXT NOT NULL,
+            location     TEXT NOT NULL DEFAULT '',
+            tags         TEXT NOT NULL DEFAULT '{}',
+            installed_on TEXT,
+            created_at   TEXT NOT NULL,
+            updated_at   TEXT NOT NULL
+        )""",
+        "CREATE INDEX sensors_by_site ON sensors(site)",
+        "CREATE INDEX sensors_by_type ON sensors(sensor_type)",
+    ),
+    # 2: what the ML side stores: model specs and alert rules.
+    (
+        """CREATE TABLE model_specs (
+            name         TEXT PRIMARY KEY,
+            sensor_group TEXT NOT NULL,
+            spec         TEXT NOT NULL,
+            version      INTEGER NOT NULL,
+            updated_at   TEXT NOT NULL
+        )""",
+        """CREATE TABLE alert_rules (
+            name       TEXT PRIMARY KEY,
+            definition TEXT NOT NULL,
+            enabled    INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+            updated_at TEXT NOT NULL
+        )""",
+    ),
+    # 3: access control and the audit trail.
+    (
+        """CREATE TABLE users (
+            username   TEXT PRIMARY KEY,
+            role       TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE api_keys (
+            key_id       TEXT PRIMARY KEY,
+            username     TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+            name         TEXT NOT NULL,
+            secret_hash  TEXT NOT NULL,
+            created_at   TEXT NOT NULL,
+            last_used_at TEXT,
+            revoked_at   TEXT
+        )""",
+        "CREATE INDEX api_keys_by_user ON api_keys(username)",
+        """CREATE TABLE audit_log (
+            id      INTEGER PRIMARY KEY AUTOINCREMENT,
+            at      TEXT NOT NULL,
+            actor   TEXT NOT NULL,
+            action  TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            detail  TEXT NOT NULL DEFAULT '{}'
+        )""",
+        "CREATE INDEX audit_by_actor ON audit_log(actor, id)",
+        "CREATE INDEX audit_by_action ON audit_log(action, id)",
+        # Append-only is enforced by the database, so no code path can quietly rewrite history.
+        """CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+           BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END""",
+        """CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+           BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END""",
+    ),
+)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The number of migrations the database has recorded as applied."""
+    row = conn.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
+
+
+def migrate(
+    conn: sqlite3.Connection,
+    path: Path | str = "metadata database",
+    migrations: Sequence[Migration] = MIGRATIONS,
+) -> int:
+    """Apply the steps the database has not run yet, each in its own transaction.
+
+    Safe to run from several processes at once: each step takes the write lock first and
+    re-reads the version under it, so a step another process just applied is skipped.
+    Returns the resulting version. The connection must be in autocommit mode.
+    """
+    latest = len(migrations)
+    for target in range(1, latest + 1):
+        if schema_version(conn) >= target:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = schema_version(conn)
+            if current < target:
+                for statement in migrations[target - 1]:
+                    conn.execute(statement)
+                # PRAGMA takes no parameters; target is an int we computed.
+                conn.execute(f"PRAGMA user_version = {int(target)}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:  # some errors make SQLite roll back by itself
+                conn.execute("ROLLBACK")
+            raise
+    found = schema_version(conn)
+    if found > latest:
+        raise ConfigError(
+            f"{path} has schema version {found}, but this SensorGuard knows versions up to "
+            f"{latest}; upgrade SensorGuard (or point SENSORGUARD_METADATA_URL at another file)"
+        )
+    return found

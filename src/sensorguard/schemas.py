@@ -1,0 +1,167 @@
+"""Wire and domain models: sensor types, sensors, readings, scores, batch results."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+# A sensor id travels as an MQTT topic level and a Kafka key: no '/', '+', '#' or spaces.
+SensorId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+ChannelName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+
+# Spellings people send for the built-in units; anything else must match the declared unit exactly.
+UNIT_ALIASES: dict[str, str] = {
+    "c": "°C",
+    "°c": "°C",
+    "degc": "°C",
+    "celsius": "°C",
+    "%rh": "%RH",
+    "%": "%RH",
+    "rh": "%RH",
+    "db(a)": "dB(A)",
+    "dba": "dB(A)",
+}
+
+
+def canonical_unit(unit: str) -> str:
+    """The canonical spelling of a unit (aliases folded, case kept for unknown units)."""
+    return UNIT_ALIASES.get(unit.strip().lower(), unit.strip())
+
+
+def to_utc_ms(ts: datetime) -> datetime:
+    """UTC, truncated to the millisecond: the identity precision every backend can keep."""
+    ts = ts.astimezone(UTC)
+    return ts.replace(microsecond=ts.microsecond - ts.microsecond % 1000)
+
+
+class ChannelSpec(BaseModel):
+    """One numeric channel of a sensor type: its unit and physically plausible range."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    unit: str
+    min: float
+    max: float
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _range_ordered(self) -> ChannelSpec:
+        if not (math.isfinite(self.min) and math.isfinite(self.max) and self.min < self.max):
+            raise ValueError(f"range must be finite with min < max, got [{self.min}, {self.max}]")
+        object.__setattr__(self, "unit", canonical_unit(self.unit))
+        return self
+
+
+class SensorType(BaseModel):
+    """A kind of device and the channels it reports."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
+    channels: dict[ChannelName, ChannelSpec] = Field(min_length=1)
+    description: str = ""
+
+
+TEMPERATURE = ChannelSpec(unit="°C", min=-40.0, max=85.0, description="air temperature")
+HUMIDITY = ChannelSpec(unit="%RH", min=0.0, max=100.0, description="relative humidity")
+SOUND_LEVEL = ChannelSpec(unit="dB(A)", min=0.0, max=140.0, description="A-weighted sound level")
+
+BUILTIN_SENSOR_TYPES: tuple[SensorType, ...] = (
+    SensorType(
+        name="climate",
+        channels={"temperature": TEMPERATURE, "humidity": HUMIDITY},
+        description="temperature and humidity",
+    ),
+    SensorType(name="acoustic", channels={"sound_level": SOUND_LEVEL}, description="sound level"),
+    SensorType(
+        name="environment",
+        channels={"temperature": TEMPERATURE, "humidity": HUMIDITY, "sound_level": SOUND_LEVEL},
+        description="temperature, humidity and sound level in one device",
+    ),
+)
+
+
+class Sensor(BaseModel):
+    """A registered device."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sensor_id: SensorId
+    sensor_type: str
+    site: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    location: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+    installed_on: date | None = None
+
+
+class Reading(BaseModel):
+    """One measurement event of one sensor. Identity: (sensor_id, ts)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sensor_id: SensorId
+    ts: AwareDatetime
+    channels: dict[ChannelName, float] = Field(min_length=1)
+    units: dict[ChannelName, str] | None = None
+    seq: int | None = Field(None, ge=0)
+
+    @field_validator("ts")
+    @classmethod
+    def _utc_ms(cls, ts: datetime) -> datetime:
+        return to_utc_ms(ts)
+
+    def key(self) -> tuple[str, datetime]:
+        return (self.sensor_id, self.ts)
+
+
+class Score(BaseModel):
+    """A model's verdict on one reading."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sensor_id: SensorId
+    ts: AwareDatetime
+    score: float
+    flag: bool
+    threshold: float
+    model: str
+    model_version: str
+
+    @field_validator("ts")
+    @classmethod
+    def _utc_ms(cls, ts: datetime) -> datetime:
+        return to_utc_ms(ts)
+
+
+class Rejection(BaseModel):
+    """Why one row of a batch was refused."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    field: str
+    value: Any = None
+    reason: str
+    sensor_id: str | None = None
+
+
+class BatchResult(BaseModel):
+    """Outcome of validating a batch row by row: good rows pass, bad rows carry reasons."""
+
+    accepted: list[Reading] = Field(default_factory=list)
+    rejected: list[Rejection] = Field(default_factory=list)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

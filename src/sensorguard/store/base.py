@@ -1,0 +1,35 @@
+"""The time-series store interface every backend (SQLite, Cassandra) implements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from sensorguard.schemas import Reading, Score
+
+
+class TimeSeriesStore(Protocol):
+    """Readings and scores keyed by (sensor_id, ts); writes are idempotent upserts.
+
+    Range reads are half-open [start, end) and come back ordered by sensor_id, then ts ascending.
+    """
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema; safe to run twice."""
+
+    def write_readings(self, readings: Sequence[Reading]) -> int:
+        """Upsert readings; returns how many were written. Raises BackendUnavailable on failure."""
+
+    def write_scores(self, scores: Sequence[Score]) -> int:
+        """Upsert scores (one per reading, the latest model's verdict wins)."""
+
+    def read_readings(
+        self, sensor_ids: Sequence[str], start: datetime, end: datetime
+    ) -> list[Reading]: ...
+
+    def read_scores(
+        self, sensor_ids: Sequence[str], start: datetime, end: datetime
+    ) -> list[Score]: ...
+
+    def close(self) -> None: ...

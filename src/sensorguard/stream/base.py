@@ -1,0 +1,54 @@
+"""The stream interface every backend (local durable log, Kafka) implements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+# The topics of the data path (ARCHITECTURE.md: contracts worth keeping stable).
+SENSOR_DATA = "sensor-data"
+SENSOR_DATA_DLQ = "sensor-data-dlq"
+ANOMALY_SCORES = "anomaly-scores"
+SYSTEM_METRICS = "system-metrics"
+ALL_TOPICS = (SENSOR_DATA, SENSOR_DATA_DLQ, ANOMALY_SCORES, SYSTEM_METRICS)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One message as a consumer sees it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: bytes
+    timestamp_ms: int
+
+
+Message = tuple[str | None, bytes]
+"""(key, value) as a producer sends it; the key picks the partition, keeping one sensor in order."""
+
+
+class StreamConsumer(Protocol):
+    """A member of a consumer group. Offsets are committed only when the caller says so."""
+
+    def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[Record]: ...
+
+    def commit(self, records: Sequence[Record]) -> None:
+        """Mark these records (and everything before them in their partitions) processed."""
+
+    def close(self) -> None: ...
+
+
+class Stream(Protocol):
+    def ensure_topics(self, topics: Sequence[str] = ALL_TOPICS) -> None:
+        """Create missing topics; safe to run twice."""
+
+    def publish(self, topic: str, messages: Sequence[Message]) -> None:
+        """Append messages and return once they are durable (acknowledged); raise if not."""
+
+    def consumer(self, topics: Sequence[str], group: str) -> StreamConsumer:
+        """Join a consumer group; a new group starts at the earliest offset."""
+
+    def close(self) -> None: ...

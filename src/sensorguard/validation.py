@@ -1,0 +1,190 @@
+"""Checks a raw reading against its sensor type: schema, units, physical ranges, clock skew."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from sensorguard.errors import ValidationFailed
+from sensorguard.schemas import (
+    BatchResult,
+    Reading,
+    Rejection,
+    Sensor,
+    SensorType,
+    canonical_unit,
+    utc_now,
+)
+
+
+class SensorCatalog(Protocol):
+    """Where the validator learns a sensor's type; the metadata store is the real one."""
+
+    def lookup(self, sensor_id: str) -> tuple[Sensor, SensorType] | None: ...
+
+
+@dataclass
+class StaticCatalog:
+    """An in-memory catalog (simulator, tests, embedded demo)."""
+
+    sensors: dict[str, Sensor]
+    types: dict[str, SensorType]
+
+    @classmethod
+    def of(cls, sensors: Iterable[Sensor], types: Iterable[SensorType]) -> StaticCatalog:
+        return cls({s.sensor_id: s for s in sensors}, {t.name: t for t in types})
+
+    def lookup(self, sensor_id: str) -> tuple[Sensor, SensorType] | None:
+        sensor = self.sensors.get(sensor_id)
+        if sensor is None:
+            return None
+        return sensor, self.types[sensor.sensor_type]
+
+
+@dataclass
+class CachedCatalog:
+    """Caches another catalog's answers for ttl_s, so ingest does not hit SQLite per reading.
+
+    Misses are cached for a shorter time: a freshly registered sensor is accepted soon after.
+    """
+
+    inner: SensorCatalog
+    ttl_s: float = 60.0
+    miss_ttl_s: float = 5.0
+    _cache: dict[str, tuple[float, tuple[Sensor, SensorType] | None]] = field(default_factory=dict)
+
+    def lookup(self, sensor_id: str) -> tuple[Sensor, SensorType] | None:
+        now = time.monotonic()
+        hit = self._cache.get(sensor_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        found = self.inner.lookup(sensor_id)
+        self._cache[sensor_id] = (now + (self.ttl_s if found else self.miss_ttl_s), found)
+        return found
+
+
+def _json_safe(value: Any) -> Any:
+    """Values echoed back in rejections must survive JSON: nan/inf become strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return repr(value)
+
+
+def _from_pydantic(err: ValidationError, raw: Mapping[str, Any]) -> ValidationFailed:
+    first = err.errors(include_url=False)[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "reading"
+    expected = str(first["msg"])
+    for prefix in ("Input should be ", "Input should have ", "Value error, "):
+        expected = expected.removeprefix(prefix)
+    if first["type"] == "missing":
+        expected = "present"
+    elif first["type"] == "extra_forbidden":
+        expected = "absent (not a field of a reading)"
+    elif first["type"] == "timezone_aware":
+        expected = "an ISO-8601 time with a timezone offset"
+    sensor_id = raw.get("sensor_id") if isinstance(raw.get("sensor_id"), str) else None
+    return ValidationFailed(loc, _json_safe(first.get("input")), expected, subject=sensor_id)
+
+
+class ReadingValidator:
+    """Turns raw mappings into Readings or raises ValidationFailed naming field, value, expectation."""
+
+    def __init__(
+        self,
+        catalog: SensorCatalog,
+        *,
+        max_clock_skew_s: float = 300.0,
+        max_age_days: float = 3650.0,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.catalog = catalog
+        self.max_skew = timedelta(seconds=max_clock_skew_s)
+        self.max_age = timedelta(days=max_age_days)
+        self.clock = clock
+
+    def validate(self, raw: Any) -> Reading:
+        if not isinstance(raw, Mapping):
+            raise ValidationFailed("reading", _json_safe(raw), "a JSON object")
+        try:
+            reading = Reading.model_validate(raw)
+        except ValidationError as err:
+            raise _from_pydantic(err, raw) from None
+        self.check(reading)
+        return reading
+
+    def check(self, reading: Reading) -> None:
+        """Context checks on an already well-formed reading."""
+        sid = reading.sensor_id
+        found = self.catalog.lookup(sid)
+        if found is None:
+            raise ValidationFailed("sensor_id", sid, "a registered sensor")
+        _, stype = found
+        for name, value in reading.channels.items():
+            spec = stype.channels.get(name)
+            if spec is None:
+                raise ValidationFailed(
+                    f"channels.{name}",
+                    _json_safe(value),
+                    f"one of the channels sensor type {stype.name} declares "
+                    f"({', '.join(sorted(stype.channels))})",
+                    subject=sid,
+                )
+            if not math.isfinite(value):
+                raise ValidationFailed(
+                    f"channels.{name}", _json_safe(value), "a finite number", subject=sid
+                )
+            if not spec.min <= value <= spec.max:
+                raise ValidationFailed(
+                    f"channels.{name}",
+                    value,
+                    f"within [{spec.min:g}, {spec.max:g}] {spec.unit}",
+                    subject=sid,
+                )
+        for name, unit in (reading.units or {}).items():
+            spec = stype.channels.get(name)
+            if spec is None or canonical_unit(unit) != spec.unit:
+                want = spec.unit if spec else f"a unit of a channel of sensor type {stype.name}"
+                raise ValidationFailed(f"units.{name}", unit, want, subject=sid)
+        now = self.clock()
+        if reading.ts > now + self.max_skew:
+            raise ValidationFailed(
+                "ts",
+                reading.ts.isoformat(),
+                f"at most {self.max_skew.total_seconds():g}s ahead of server time "
+                f"{now.isoformat(timespec='seconds')}",
+                subject=sid,
+            )
+        if reading.ts < now - self.max_age:
+            raise ValidationFailed(
+                "ts",
+                reading.ts.isoformat(),
+                f"within the last {self.max_age.days} days",
+                subject=sid,
+            )
+
+    def validate_batch(self, rows: Sequence[Any]) -> BatchResult:
+        result = BatchResult()
+        for index, raw in enumerate(rows):
+            try:
+                result.accepted.append(self.validate(raw))
+            except ValidationFailed as err:
+                result.rejected.append(rejection(index, err))
+        return result
+
+
+def rejection(index: int, err: ValidationFailed) -> Rejection:
+    return Rejection(
+        index=index,
+        field=err.field,
+        value=_json_safe(err.value),
+        reason=str(err),
+        sensor_id=err.subject,
+    )

@@ -1,0 +1,27 @@
+"""Test-wide fixtures: every test gets its own embedded data folder and fresh settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sensorguard.settings import Settings, get_settings
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Point every backend URL at this test's tmp folder; never read a developer's .env."""
+    for var in ("STORE_URL", "STREAM_URL", "METADATA_URL", "MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(f"SENSORGUARD_{var}", raising=False)
+    monkeypatch.setenv("SENSORGUARD_DATA_DIR", str(tmp_path / "sg"))
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return get_settings()
