@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class SensorGuardError(Exception):
     """Base of every error SensorGuard raises on purpose."""
@@ -28,12 +31,30 @@ class ValidationFailed(SensorGuardError):
 
 
 class NotFound(SensorGuardError):
-    """A named thing (sensor, sensor type, model, rule) does not exist."""
+    """A named thing (sensor, sensor type, model, rule) does not exist.
 
-    def __init__(self, kind: str, name: str):
+    Given `known`, the message also says what does exist (or the closest names, if many do),
+    so the reader can fix a typo without another command.
+    """
+
+    def __init__(
+        self, kind: str, name: str, *, known: Iterable[str] | None = None, context: str = ""
+    ):
         self.kind = kind
         self.name = name
-        super().__init__(f"no {kind} named {name!r}")
+        message = f"{context}no {kind} named {name!r}"
+        if known is not None:
+            names = sorted(known)
+            if not names:
+                message += f"; no {kind} is registered yet"
+            elif len(names) <= 12:
+                message += f"; known: {', '.join(names)}"
+            else:
+                close = difflib.get_close_matches(name, names, n=3)
+                message += f"; {len(names)} registered"
+                if close:
+                    message += f"; did you mean {', '.join(close)}?"
+        super().__init__(message)
 
 
 class AlreadyExists(SensorGuardError):

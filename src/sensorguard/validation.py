@@ -78,7 +78,10 @@ def _json_safe(value: Any) -> Any:
     return repr(value)
 
 
-def _from_pydantic(err: ValidationError, raw: Mapping[str, Any]) -> ValidationFailed:
+def validation_failed_from(
+    err: ValidationError, raw: Mapping[str, Any], *, what: str = "a reading"
+) -> ValidationFailed:
+    """The first problem pydantic found, as a ValidationFailed naming field, value, expectation."""
     first = err.errors(include_url=False)[0]
     loc = ".".join(str(p) for p in first["loc"]) or "reading"
     expected = str(first["msg"])
@@ -87,7 +90,7 @@ def _from_pydantic(err: ValidationError, raw: Mapping[str, Any]) -> ValidationFa
     if first["type"] == "missing":
         expected = "present"
     elif first["type"] == "extra_forbidden":
-        expected = "absent (not a field of a reading)"
+        expected = f"absent (not a field of {what})"
     elif first["type"] == "timezone_aware":
         expected = "an ISO-8601 time with a timezone offset"
     sensor_id = raw.get("sensor_id") if isinstance(raw.get("sensor_id"), str) else None
@@ -116,7 +119,7 @@ class ReadingValidator:
         try:
             reading = Reading.model_validate(raw)
         except ValidationError as err:
-            raise _from_pydantic(err, raw) from None
+            raise validation_failed_from(err, raw) from None
         self.check(reading)
         return reading
 

@@ -200,7 +200,7 @@ def sensor_from_row(raw: object) -> Sensor:
     from pydantic import ValidationError
 
     from sensorguard.schemas import Sensor
-    from sensorguard.validation import _from_pydantic
+    from sensorguard.validation import validation_failed_from
 
     if not isinstance(raw, Mapping):
         raise ValidationFailed("row", raw, "an object with sensor_id, sensor_type and site")
@@ -221,7 +221,7 @@ def sensor_from_row(raw: object) -> Sensor:
     try:
         return Sensor.model_validate(data)
     except ValidationError as err:
-        raise _from_pydantic(err, data) from None
+        raise validation_failed_from(err, data, what="a sensor") from None
 
 
 def _sensor_json(sensor: Sensor) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 import sqlite3
@@ -38,7 +37,7 @@ from sensorguard.metadata.records import (
 from sensorguard.metadata.roles import ROLES, Role
 from sensorguard.schemas import BUILTIN_SENSOR_TYPES, Sensor, SensorType, utc_now
 from sensorguard.settings import sqlite_path
-from sensorguard.validation import _from_pydantic
+from sensorguard.validation import validation_failed_from
 
 # Names of users, rules and specs end up in URLs, log lines and audit subjects: keep them plain.
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
@@ -72,21 +71,6 @@ def _check_name(field: str, value: str) -> str:
     if not isinstance(value, str) or not _NAME_RE.match(value):
         raise ValidationFailed(field, value, _NAME_EXPECTED)
     return value
-
-
-def _not_found(kind: str, name: str, known: Iterable[str], *, context: str = "") -> NotFound:
-    """NotFound whose message also says what does exist (or the closest names, if many do)."""
-    err = NotFound(kind, name)
-    names = sorted(known)
-    if not names:
-        hint = f"no {kind} is registered yet"
-    elif len(names) <= 12:
-        hint = f"known: {', '.join(names)}"
-    else:
-        close = difflib.get_close_matches(name, names, n=3)
-        hint = f"{len(names)} registered" + (f"; did you mean {', '.join(close)}?" if close else "")
-    err.args = (f"{context}{err}; {hint}",)
-    return err
 
 
 def _sensor(row: sqlite3.Row) -> Sensor:
@@ -312,7 +296,7 @@ class MetadataStore:
         )
         if not rows:
             known = [r[0] for r in self._read("SELECT name FROM sensor_types")]
-            raise _not_found("sensor type", name, known)
+            raise NotFound("sensor type", name, known=known)
         return _sensor_type(*rows[0])
 
     def add_sensor_type(
@@ -372,10 +356,10 @@ class MetadataStore:
         actor: str,
     ) -> SensorChange:
         if sensor.sensor_type not in known_types:
-            raise _not_found(
+            raise NotFound(
                 "sensor type",
                 sensor.sensor_type,
-                known_types,
+                known=known_types,
                 context=f"sensor {sensor.sensor_id}: ",
             )
         if current == sensor:
@@ -441,7 +425,7 @@ class MetadataStore:
         rows = self._read("SELECT * FROM sensors WHERE sensor_id = ?", [sensor_id])
         if not rows:
             known = [r[0] for r in self._read("SELECT sensor_id FROM sensors")]
-            raise _not_found("sensor", sensor_id, known)
+            raise NotFound("sensor", sensor_id, known=known)
         return _sensor(rows[0])
 
     def list_sensors(
@@ -472,12 +456,12 @@ class MetadataStore:
             current = self._sensor_or_none(conn, sensor_id)
             if current is None:
                 known = [r[0] for r in conn.execute("SELECT sensor_id FROM sensors")]
-                raise _not_found("sensor", sensor_id, known)
+                raise NotFound("sensor", sensor_id, known=known)
             raw = {**current.model_dump(), **changes}
             try:
                 updated = Sensor.model_validate(raw)
             except ValidationError as err:
-                raise _from_pydantic(err, raw) from None
+                raise validation_failed_from(err, raw, what="a sensor") from None
             known_types = {r[0] for r in conn.execute("SELECT name FROM sensor_types")}
             self._save_sensor(conn, updated, current, known_types, actor)
         return updated
@@ -488,7 +472,7 @@ class MetadataStore:
             current = self._sensor_or_none(conn, sensor_id)
             if current is None:
                 known = [r[0] for r in conn.execute("SELECT sensor_id FROM sensors")]
-                raise _not_found("sensor", sensor_id, known)
+                raise NotFound("sensor", sensor_id, known=known)
             conn.execute("DELETE FROM sensors WHERE sensor_id = ?", (sensor_id,))
             self._audit(
                 conn,
@@ -554,8 +538,8 @@ class MetadataStore:
     def get_model_spec(self, name: str) -> ModelSpecRecord:
         rows = self._read("SELECT * FROM model_specs WHERE name = ?", [name])
         if not rows:
-            raise _not_found(
-                "model spec", name, [r[0] for r in self._read("SELECT name FROM model_specs")]
+            raise NotFound(
+                "model spec", name, known=[r[0] for r in self._read("SELECT name FROM model_specs")]
             )
         return _model_spec(rows[0])
 
@@ -591,8 +575,8 @@ class MetadataStore:
     def get_user(self, username: str) -> User:
         rows = self._read("SELECT * FROM users WHERE username = ?", [username])
         if not rows:
-            raise _not_found(
-                "user", username, [r[0] for r in self._read("SELECT username FROM users")]
+            raise NotFound(
+                "user", username, known=[r[0] for r in self._read("SELECT username FROM users")]
             )
         return _user(rows[0])
 
@@ -609,7 +593,7 @@ class MetadataStore:
         with self._write() as conn:
             if not conn.execute("SELECT 1 FROM users WHERE username = ?", (username,)).fetchone():
                 known = [r[0] for r in conn.execute("SELECT username FROM users")]
-                raise _not_found("user", username, known)
+                raise NotFound("user", username, known=known)
             conn.execute(
                 """INSERT INTO api_keys (key_id, username, name, secret_hash, created_at)
                    VALUES (?, ?, ?, ?, ?)""",
@@ -652,7 +636,7 @@ class MetadataStore:
             row = conn.execute("SELECT * FROM api_keys WHERE key_id = ?", (key_id,)).fetchone()
             if row is None:
                 known = [r[0] for r in conn.execute("SELECT key_id FROM api_keys")]
-                raise _not_found("API key", key_id, known)
+                raise NotFound("API key", key_id, known=known)
             if row["revoked_at"] is None:
                 conn.execute(
                     "UPDATE api_keys SET revoked_at = ? WHERE key_id = ?", (self._now(), key_id)
@@ -704,8 +688,8 @@ class MetadataStore:
     def get_alert_rule(self, name: str) -> AlertRuleRecord:
         rows = self._read("SELECT * FROM alert_rules WHERE name = ?", [name])
         if not rows:
-            raise _not_found(
-                "alert rule", name, [r[0] for r in self._read("SELECT name FROM alert_rules")]
+            raise NotFound(
+                "alert rule", name, known=[r[0] for r in self._read("SELECT name FROM alert_rules")]
             )
         return _alert_rule(rows[0])
 
@@ -720,7 +704,7 @@ class MetadataStore:
             row = conn.execute("SELECT * FROM alert_rules WHERE name = ?", (name,)).fetchone()
             if row is None:
                 known = [r[0] for r in conn.execute("SELECT name FROM alert_rules")]
-                raise _not_found("alert rule", name, known)
+                raise NotFound("alert rule", name, known=known)
             if bool(row["enabled"]) != enabled:
                 conn.execute(
                     "UPDATE alert_rules SET enabled = ?, updated_at = ? WHERE name = ?",
