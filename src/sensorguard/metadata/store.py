@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -17,8 +16,6 @@ from pydantic import ValidationError
 
 from sensorguard.errors import (
     AlreadyExists,
-    BackendUnavailable,
-    ConfigError,
     NotFound,
     UnsupportedURL,
     ValidationFailed,
@@ -37,6 +34,7 @@ from sensorguard.metadata.records import (
 from sensorguard.metadata.roles import ROLES, Role
 from sensorguard.schemas import BUILTIN_SENSOR_TYPES, Sensor, SensorType, utc_now
 from sensorguard.settings import sqlite_path
+from sensorguard.sqlite_db import SqliteDatabase
 from sensorguard.validation import validation_failed_from
 
 # Names of users, rules and specs end up in URLs, log lines and audit subjects: keep them plain.
@@ -146,36 +144,19 @@ class MetadataStore:
         self.path = path
         self._pepper = pepper
         self._clock = clock
-        self._lock = threading.RLock()
-        self._conn = self._connect(path, busy_timeout_s)
+        self._db = SqliteDatabase(
+            path,
+            what="metadata database",
+            busy_timeout_s=busy_timeout_s,
+            rows_as_dicts=True,
+            foreign_keys=True,
+        )
         try:
-            with self._errors():
-                migrate(self._conn, path)
+            with self._db.lock, self._db.errors():
+                migrate(self._db.conn, path)
         except BaseException:
-            self._conn.close()
+            self._db.close()
             raise
-
-    @staticmethod
-    def _connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Autocommit: transactions are opened explicitly, so none is left open by accident.
-            conn = sqlite3.connect(
-                path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
-            )
-        except (OSError, sqlite3.Error) as err:
-            raise ConfigError(f"cannot open metadata database {path}: {err}") from None
-        try:
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")  # durable enough under WAL, much faster
-        except sqlite3.DatabaseError as err:
-            conn.close()
-            if "locked" in str(err) or "busy" in str(err):
-                raise BackendUnavailable(f"metadata database {path} is locked: {err}") from None
-            raise ConfigError(f"{path} is not a usable SQLite database: {err}") from None
-        return conn
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -188,8 +169,7 @@ class MetadataStore:
         return self._pepper
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._db.close()
 
     def __enter__(self) -> MetadataStore:
         return self
@@ -202,33 +182,12 @@ class MetadataStore:
     ) -> None:
         self.close()
 
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.OperationalError as err:
-            if "locked" in str(err) or "busy" in str(err):
-                raise BackendUnavailable(
-                    f"metadata database {self.path} stayed locked by another process: {err}"
-                ) from None
-            raise
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
         """A write transaction holding the database's write lock from the start."""
-        with self._lock, self._errors():
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                if self._conn.in_transaction:  # some errors make SQLite roll back by itself
-                    self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        return self._db.write()
 
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        with self._lock, self._errors():
-            return self._conn.execute(sql, tuple(params)).fetchall()
+        return self._db.read(sql, params)
 
     def _now(self) -> str:
         return _ts(self._clock())

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sensorguard.errors import BackendUnavailable
 from sensorguard.schemas import Reading, Score
 from sensorguard.settings import sqlite_path
+from sensorguard.sqlite_db import SqliteDatabase
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
@@ -51,38 +48,24 @@ class SqliteStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30.0)
-        except sqlite3.Error as err:
-            raise BackendUnavailable(f"cannot open store {path}: {err}") from err
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._lock = threading.Lock()
+        self._db = SqliteDatabase(path, what="store")
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
         return cls(sqlite_path(url))
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                with self._conn:
-                    yield self._conn
-            except sqlite3.OperationalError as err:
-                raise BackendUnavailable(f"store {self.path}: {err}") from err
-
     def migrate(self) -> None:
-        with self._tx() as conn:
-            conn.executescript(_SCHEMA)
+        with self._db.write() as conn:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
 
     def write_readings(self, readings: Sequence[Reading]) -> int:
         rows = [
             (r.sensor_id, to_ms(r.ts), json.dumps(r.channels, sort_keys=True), r.seq)
             for r in readings
         ]
-        with self._tx() as conn:
+        with self._db.write() as conn:
             conn.executemany("INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?)", rows)
         return len(rows)
 
@@ -99,7 +82,7 @@ class SqliteStore:
             )
             for s in scores
         ]
-        with self._tx() as conn:
+        with self._db.write() as conn:
             conn.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         return len(rows)
 
@@ -111,8 +94,7 @@ class SqliteStore:
             f"SELECT * FROM {table} WHERE sensor_id IN ({marks}) AND ts_ms >= ? AND ts_ms < ? "
             "ORDER BY sensor_id, ts_ms"
         )
-        with self._tx() as conn:
-            return conn.execute(sql, (*sensor_ids, to_ms(start), to_ms(end))).fetchall()
+        return self._db.read(sql, (*sensor_ids, to_ms(start), to_ms(end)))
 
     def read_readings(
         self, sensor_ids: Sequence[str], start: datetime, end: datetime
@@ -146,5 +128,4 @@ class SqliteStore:
         ]
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._db.close()

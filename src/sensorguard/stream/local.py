@@ -7,17 +7,15 @@ committed. One member per group: unlike Kafka there is no rebalancing between pr
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 import time
 import zlib
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from itertools import count
 from pathlib import Path
 
-from sensorguard.errors import BackendUnavailable, NotFound
+from sensorguard.errors import NotFound
 from sensorguard.settings import sqlite_path
+from sensorguard.sqlite_db import SqliteDatabase
 from sensorguard.stream.base import ALL_TOPICS, Message, Record
 
 _SCHEMA = """
@@ -59,50 +57,39 @@ class LocalLog:
     def __init__(self, path: Path, *, partitions: int = 6) -> None:
         self.path = path
         self.default_partitions = partitions
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30.0)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._lock = threading.Lock()
+        self._db = SqliteDatabase(path, what="stream log", synchronous="FULL")
         self._round_robin = count()
-        with self._tx() as conn:
-            conn.executescript(_SCHEMA)
+        with self._db.write() as conn:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
 
     @classmethod
     def from_url(cls, url: str, *, partitions: int = 6) -> LocalLog:
         return cls(sqlite_path(url), partitions=partitions)
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                with self._conn:
-                    yield self._conn
-            except sqlite3.OperationalError as err:
-                raise BackendUnavailable(f"stream log {self.path}: {err}") from err
-
     def ensure_topics(self, topics: Sequence[str] = ALL_TOPICS) -> None:
-        with self._tx() as conn:
+        with self._db.write() as conn:
             conn.executemany(
                 "INSERT OR IGNORE INTO topics VALUES (?, ?)",
                 [(t, self.default_partitions) for t in topics],
             )
 
     def partitions(self, topic: str) -> int:
-        with self._tx() as conn:
-            row = conn.execute("SELECT partitions FROM topics WHERE name = ?", (topic,)).fetchone()
-        if row is None:
-            raise NotFound("topic", topic)
-        return int(row[0])
+        rows = self._db.read("SELECT partitions FROM topics WHERE name = ?", (topic,))
+        if not rows:
+            raise NotFound(
+                "topic", topic, known=[r[0] for r in self._db.read("SELECT name FROM topics")]
+            )
+        return int(rows[0][0])
 
     def publish(self, topic: str, messages: Sequence[Message]) -> None:
         if not messages:
             return
         n = self.partitions(topic)
         now_ms = int(time.time() * 1000)
-        with self._tx() as conn:
-            # BEGIN IMMEDIATE takes the write lock first, so two producers never pick one offset.
-            conn.execute("BEGIN IMMEDIATE")
+        # The write transaction takes the file's lock first, so two producers never pick one offset.
+        with self._db.write() as conn:
             next_offset: dict[int, int] = {}
             rows = []
             for key, value in messages:
@@ -123,26 +110,23 @@ class LocalLog:
     def end_offsets(self, topic: str) -> dict[int, int]:
         """Next offset to be written, per partition (what a caught-up group has committed)."""
         n = self.partitions(topic)
-        with self._tx() as conn:
-            rows = conn.execute(
-                "SELECT partition, MAX(offset) + 1 FROM records WHERE topic = ? GROUP BY partition",
-                (topic,),
-            ).fetchall()
+        rows = self._db.read(
+            "SELECT partition, MAX(offset) + 1 FROM records WHERE topic = ? GROUP BY partition",
+            (topic,),
+        )
         ends = dict.fromkeys(range(n), 0)
         ends.update({int(p): int(o) for p, o in rows})
         return ends
 
     def committed(self, group: str, topic: str) -> dict[int, int]:
-        with self._tx() as conn:
-            rows = conn.execute(
-                "SELECT partition, next_offset FROM group_offsets WHERE group_id = ? AND topic = ?",
-                (group, topic),
-            ).fetchall()
+        rows = self._db.read(
+            "SELECT partition, next_offset FROM group_offsets WHERE group_id = ? AND topic = ?",
+            (group, topic),
+        )
         return {int(p): int(o) for p, o in rows}
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._db.close()
 
 
 class LocalConsumer:
@@ -167,7 +151,9 @@ class LocalConsumer:
 
     def _fetch(self, max_records: int) -> list[Record]:
         out: list[Record] = []
-        with self._log._tx() as conn:
+        db = self._log._db
+        with db.lock, db.errors():
+            conn = db.conn
             for (topic, p), pos in self._positions.items():
                 room = max_records - len(out)
                 if room <= 0:
@@ -187,7 +173,7 @@ class LocalConsumer:
         for rec in records:
             k = (rec.topic, rec.partition)
             highest[k] = max(highest.get(k, -1), rec.offset)
-        with self._log._tx() as conn:
+        with self._log._db.write() as conn:
             conn.executemany(
                 "INSERT INTO group_offsets VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (group_id, topic, partition) "
