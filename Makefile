@@ -14,7 +14,7 @@ SERVICES := infra/local/services.sh
 PYTEST_ARGS ?=
 
 .PHONY: help setup demo demo-services test test-unit lint typecheck services-fetch services-up \
-        services-down services-status mlflow-ui airflow-ui clean
+        services-down services-status mlflow-ui airflow-ui bench clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ services-down: ## Stop the servers started by services-up
 
 services-status: ## Which servers run
 	$(SERVICES) status
+
+bench: setup ## Run the benchmarks (results land in bench/results/, commit them)
+	$(BIN)/python bench/embedded.py
 
 clean: ## Remove embedded data (not the venv, not the jar cache)
 	rm -rf .sensorguard
