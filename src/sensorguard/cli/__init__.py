@@ -17,6 +17,7 @@ _GROUPS: tuple[tuple[str, str, str | None], ...] = (
     ("store", "app", "store"),
     ("stream", "app", "stream"),
     ("demo", "demo", None),
+    ("backtest", "backtest", None),
 )
 
 

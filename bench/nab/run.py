@@ -1,0 +1,230 @@
+"""Run SensorGuard's detector over the Numenta Anomaly Benchmark and compare with the scoreboard.
+
+Protocol (NAB v1.1): each file is scored in order; its first 15 % (at most 750 rows) is the
+probationary period, used here as the training prefix and never scored; every row gets a score in
+[0, 1]; one threshold per profile is optimised over the whole corpus; raw scores are normalised
+between the null detector (0) and the perfect one (100).
+
+    .venv/bin/python bench/nab/run.py                     # all 58 files, writes results.{md,json}
+    .venv/bin/python bench/nab/run.py --nab ../shared/data/nab --limit 5 --no-write
+
+The NAB folder defaults to $NAB_ROOT, else ../shared/data/nab next to the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+
+# Our entries: (label, detector, refit_every rows, suppression as a fraction of the probation).
+# The first is the entry; the others are ablations showing what each ingredient is worth.
+CONFIGS: dict[str, dict[str, Any]] = {
+    "sensorguard-ecod": {"detector": "ecod", "refit_every": 0, "suppress": 0.5},
+    "ablation: refit every 100 rows": {"detector": "ecod", "refit_every": 100, "suppress": 0.5},
+    "ablation: no suppression": {"detector": "ecod", "refit_every": 0, "suppress": 0.0},
+    "ablation: iforest": {"detector": "iforest", "refit_every": 0, "suppress": 0.5},
+}
+PROFILE_LABELS = {
+    "standard": "Standard",
+    "reward_low_FP_rate": "Reward low FP",
+    "reward_low_FN_rate": "Reward low FN",
+}
+
+
+def fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
+
+
+def default_root() -> Path:
+    return Path(os.environ.get("NAB_ROOT", REPO.parent / "shared" / "data" / "nab"))
+
+
+def score_file(args: tuple[Path, str, dict[str, Any]]) -> tuple[str, np.ndarray, float]:
+    """One file's per-row NAB scores (suppressed unit scores) and the time it took."""
+    import pandas as pd
+
+    from sensorguard.backtest import ScoringPlan, nab_spec, score_series
+    from sensorguard.evaluation.nab import probation_length
+    from sensorguard.transforms import compute_features
+
+    warnings.filterwarnings("ignore", category=RuntimeWarning)
+    root, name, config = args
+    started = time.perf_counter()
+    frame = pd.read_csv(root / "data" / name)
+    spec = nab_spec()
+    # NAB scores rows in file order (a few files step back in time once): keep that order.
+    features = compute_features(frame, spec, time_col="timestamp").to_numpy()
+    probation = probation_length(len(frame))
+    plan = ScoringPlan(
+        detector=config["detector"],
+        spec=spec,
+        refit_every=config["refit_every"],
+        suppress=int(config["suppress"] * probation),
+    )
+    scored = score_series(features, probation, plan)
+    return name, scored.alert_score, time.perf_counter() - started
+
+
+def evaluate(root: Path, scores: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Optimised threshold, raw and normalised score per profile, as NAB's optimiser/normaliser."""
+    import pandas as pd
+
+    from sensorguard.evaluation import nab
+
+    windows = nab.load_windows(root / "labels" / "combined_windows.json")
+    profiles = nab.load_profiles(root / "config" / "profiles.json")
+    swept = {
+        name: nab.sweep_file(
+            pd.read_csv(root / "data" / name)["timestamp"].to_numpy("datetime64[ns]"),
+            windows[name],
+            name=name,
+        )
+        for name in scores
+    }
+    files = [(swept[name], scores[name]) for name in scores]
+    n_windows = sum(len(windows[name]) for name in scores)
+    out: dict[str, Any] = {}
+    for profile_name, profile in profiles.items():
+        threshold, raw = nab.optimize_threshold(files, profile)
+        total, per_file = nab.score_corpus(files, threshold, profile)
+        null = nab.null_score(swept.values(), profile)
+        out[profile_name] = {
+            "score": nab.normalized_score(raw, null, nab.perfect_score(n_windows, profile)),
+            "raw": raw,
+            "threshold": threshold,
+            "tp": total.tp,
+            "fp": total.fp,
+            "files": {name: round(r.score, 4) for name, r in zip(scores, per_file, strict=True)},
+        }
+    return out
+
+
+def scoreboard(root: Path) -> dict[str, dict[str, float]]:
+    published: dict[str, dict[str, float]] = json.loads(
+        (root / "results" / "final_results.json").read_text()
+    )
+    return published
+
+
+def render(
+    results: dict[str, Any], published: dict[str, dict[str, float]], meta: dict[str, Any]
+) -> str:
+    rows: list[tuple[str, dict[str, float], bool]] = [
+        (label, {p: body[p]["score"] for p in PROFILE_LABELS}, True)
+        for label, body in results.items()
+    ]
+    rows += [(name, scores, False) for name, scores in published.items()]
+    rows.sort(key=lambda r: -(r[1]["standard"] or 0.0))
+    lines = [
+        "# NAB v1.1 results",
+        "",
+        f"Generated by `bench/nab/run.py` on {meta['files']} files ({meta['rows']} rows) in "
+        f"{meta['seconds']:.0f} s with {meta['jobs']} process(es). Published rows come from NAB's "
+        "`results/final_results.json`; ours are **bold**. Thresholds are optimised per profile over "
+        "the corpus, as for every published entry.",
+        "",
+        "| Detector | " + " | ".join(PROFILE_LABELS.values()) + " |",
+        "|---|" + "---:|" * len(PROFILE_LABELS),
+    ]
+    for name, scores, ours in rows:
+        cells = [fmt(scores[p]) for p in PROFILE_LABELS]
+        label = f"**{name}**" if ours else name
+        if ours:
+            cells = [f"**{c}**" for c in cells]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for label, body in results.items():
+        lines.append(
+            f"- {label}: thresholds "
+            + ", ".join(f"{PROFILE_LABELS[p]} {body[p]['threshold']:.4f}" for p in PROFILE_LABELS)
+            + f"; config {json.dumps(CONFIGS[label])}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--nab",
+        type=Path,
+        default=default_root(),
+        help="NAB checkout (data/, labels/, config/, results/)",
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="worker processes (the machine is shared: default 1)"
+    )
+    parser.add_argument("--limit", type=int, default=0, help="only the first N files (smoke runs)")
+    parser.add_argument(
+        "--config", action="append", choices=sorted(CONFIGS), help="entries to run (default: all)"
+    )
+    parser.add_argument(
+        "--no-write", action="store_true", help="print, do not write results.md/json"
+    )
+    args = parser.parse_args(argv)
+    root: Path = args.nab
+    if not (root / "labels" / "combined_windows.json").is_file():
+        print(
+            f"error: {root} is not a NAB checkout (labels/combined_windows.json missing)",
+            file=sys.stderr,
+        )
+        return 2
+    names = sorted(json.loads((root / "labels" / "combined_windows.json").read_text()))
+    if args.limit:
+        names = names[: args.limit]
+    results: dict[str, Any] = {}
+    started = time.perf_counter()
+    rows = 0
+    for label in args.config or list(CONFIGS):
+        config = CONFIGS[label]
+        scores: dict[str, np.ndarray] = {}
+        tasks = [(root, name, config) for name in names]
+        if args.jobs > 1:
+            with ProcessPoolExecutor(args.jobs) as pool:
+                done = list(pool.map(score_file, tasks))
+        else:
+            done = []
+            for i, task in enumerate(tasks, 1):
+                done.append(score_file(task))
+                print(
+                    f"[{label}] {i}/{len(tasks)} {task[1]} ({done[-1][2]:.1f} s)", file=sys.stderr
+                )
+        for name, file_scores, _ in done:
+            scores[name] = file_scores
+        rows = sum(len(s) for s in scores.values())
+        results[label] = evaluate(root, scores)
+        summary = ", ".join(
+            f"{PROFILE_LABELS[p]} {fmt(results[label][p]['score'])}" for p in PROFILE_LABELS
+        )
+        print(f"{label}: {summary}", file=sys.stderr)
+    meta = {
+        "files": len(names),
+        "rows": rows,
+        "seconds": time.perf_counter() - started,
+        "jobs": args.jobs,
+    }
+    published = scoreboard(root)
+    table = render(results, published, meta)
+    print(table)
+    if not args.no_write and not args.limit:
+        (HERE / "results.md").write_text(table)
+        payload = {"meta": meta, "configs": CONFIGS, "ours": results, "published": published}
+        (HERE / "results.json").write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

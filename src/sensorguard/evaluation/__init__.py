@@ -1,0 +1,11 @@
+"""How well flags match labelled faults: point, event and NAB metrics."""
+
+from sensorguard.evaluation.metrics import (
+    Event,
+    event_metrics,
+    events_from_labels,
+    label_kinds,
+    point_metrics,
+)
+
+__all__ = ["Event", "event_metrics", "events_from_labels", "label_kinds", "point_metrics"]
