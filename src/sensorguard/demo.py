@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -13,9 +16,34 @@ from rich.table import Table
 from sensorguard.settings import Settings
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from sensorguard.ingest.pipeline import IngestPipeline
     from sensorguard.simulate import Simulation
     from sensorguard.store import TimeSeriesStore
     from sensorguard.stream import Stream
+
+
+@dataclass(frozen=True)
+class ServiceURLs:
+    """Where `demo --services` finds the real servers (the ones `make services-up` starts).
+
+    The stream gets a topic namespace (`demo`, or a fresh `demo-<time>` with --fresh) unless the
+    URL names one; the keyspace is the demo's own, emptied by --fresh.
+    """
+
+    stream: str = "kafka://127.0.0.1:9092"
+    store: str = "cassandra://127.0.0.1:9042/sensorguard_demo"
+    mqtt: str = "mqtt://127.0.0.1:1883"
+
+    def settings_for(self, settings: Settings, *, fresh: bool) -> Settings:
+        stream = self.stream
+        if "namespace=" not in stream:
+            stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+            stream = f"{stream.rstrip('/')}/?namespace=" + (f"demo-{stamp}" if fresh else "demo")
+        return settings.model_copy(
+            update={"stream_url": stream, "store_url": self.store, "mqtt_url": self.mqtt}
+        )
 
 
 @dataclass
@@ -41,13 +69,17 @@ def run_demo(
     days: float = 3.0,
     seed: int = 7,
     fresh: bool = False,
+    services: ServiceURLs | None = None,
     console: Console | None = None,
 ) -> DemoReport:
-    """Simulate -> register sensors -> HTTP ingest -> stream -> writer -> store; then report."""
+    """Simulate -> register sensors -> HTTP ingest -> stream -> writer -> store; then report.
+
+    With `services`, the same path runs on Mosquitto -> Kafka -> Cassandra: two thirds of the
+    fleet publish over MQTT (the bridge runs in this process), the rest over HTTP.
+    """
     from sensorguard.ingest.http import create_app
     from sensorguard.ingest.writer import run_writer
-    from sensorguard.serve_thread import serve_in_thread
-    from sensorguard.simulate import SimulationConfig, publish_http, simulate_fleet
+    from sensorguard.simulate import SimulationConfig, simulate_fleet
     from sensorguard.wiring import (
         build_pipeline,
         open_configured_metadata,
@@ -59,6 +91,12 @@ def run_demo(
     if fresh and settings.data_dir.exists():
         console.print(f"[dim]removing {settings.data_dir} (--fresh)[/dim]")
         shutil.rmtree(settings.data_dir)
+    if services is not None:
+        settings = services.settings_for(settings, fresh=fresh)
+        console.print(
+            f"[dim]servers: {settings.mqtt_url} -> {settings.stream_url} -> {settings.store_url}"
+            "[/dim]"
+        )
 
     sim = simulate_fleet(SimulationConfig(sensors=sensors, sites=sites, days=days, seed=seed))
     console.print(
@@ -75,21 +113,32 @@ def run_demo(
     )
 
     stream, store = open_configured_stream(settings), open_configured_store(settings)
+    if fresh and services is not None:
+        from sensorguard.store.cassandra import CassandraStore
+
+        if isinstance(store, CassandraStore):
+            console.print(f"[dim]emptying keyspace {store.keyspace} (--fresh)[/dim]")
+            store.truncate()
     # The demo is a backfill of days of history in seconds: lift the per-device rate limits
     # that protect a live ingest endpoint from a misbehaving sensor.
     backfill = settings.model_copy(
         update={"rate_limit_per_sensor": 1e9, "rate_limit_per_client": 1e9}
     )
-    app = create_app(build_pipeline(backfill, metadata, stream), backfill)
-    with serve_in_thread(app) as url:
-        published = publish_http(sim, url, batch_size=1000, progress=True)
+    pipeline = build_pipeline(backfill, metadata, stream)
+    app = create_app(pipeline, backfill)
+    if services is None:
+        sent, accepted, rejected = _ingest_http(sim, app)
+        doors = "over HTTP"
+    else:
+        sent, accepted, rejected = _ingest_mqtt_and_http(sim, app, pipeline, backfill, console)
+        doors = "over MQTT and HTTP"
     console.print(
-        f"[bold]3/4 ingested[/bold] over HTTP: {published.accepted:,} accepted, "
-        f"{published.rejected:,} rejected (sent to the dead-letter topic with reasons)"
+        f"[bold]3/4 ingested[/bold] {doors}: {accepted:,} accepted, "
+        f"{rejected:,} rejected (sent to the dead-letter topic with reasons)"
     )
 
     stats = run_writer(stream, store, until_idle_s=1.0)
-    report = summarize(sim, stream, store, published.sent, published.accepted, published.rejected)
+    report = summarize(sim, stream, store, sent, accepted, rejected)
     console.print(
         f"[bold]4/4 stored[/bold] {stats.written:,} readings written by the store writer "
         f"({report.stored:,} distinct rows in the store)"
@@ -99,6 +148,71 @@ def run_demo(
     metadata.close()
     print_report(report, console)
     return report
+
+
+def _ingest_http(sim: Simulation, app: FastAPI) -> tuple[int, int, int]:
+    from sensorguard.serve_thread import serve_in_thread
+    from sensorguard.simulate import publish_http
+
+    with serve_in_thread(app) as url:
+        published = publish_http(sim, url, batch_size=1000, progress=True)
+    return published.sent, published.accepted, published.rejected
+
+
+def subfleet(sim: Simulation, sensor_ids: set[str]) -> Simulation:
+    """The part of a simulation that these sensors produced."""
+    return dataclasses.replace(
+        sim,
+        sensors=[s for s in sim.sensors if s.sensor_id in sensor_ids],
+        readings=sim.readings[sim.readings["sensor_id"].isin(sensor_ids)],
+        labels=[lab for lab in sim.labels if lab.sensor_id in sensor_ids],
+    )
+
+
+def _ingest_mqtt_and_http(
+    sim: Simulation,
+    app: FastAPI,
+    pipeline: IngestPipeline,
+    settings: Settings,
+    console: Console,
+) -> tuple[int, int, int]:
+    from sensorguard.errors import BackendUnavailable
+    from sensorguard.ingest.mqtt import MqttBridge, publish_mqtt
+    from sensorguard.serve_thread import serve_in_thread
+    from sensorguard.simulate import publish_http
+
+    ids = [s.sensor_id for s in sim.sensors]
+    cut = max(1, len(ids) * 2 // 3)
+    over_mqtt, over_http = subfleet(sim, set(ids[:cut])), subfleet(sim, set(ids[cut:]))
+    # A clean session under a one-off id: the demo leaves no session queueing on the broker.
+    bridge = MqttBridge(
+        pipeline,
+        settings.mqtt_url,
+        client_id=f"sensorguard-demo-{uuid.uuid4().hex[:8]}",
+        settings=settings,
+        clean_session=True,
+    )
+    with bridge, serve_in_thread(app) as url:
+        # An hour of one sensor per message: a backfill, not a live feed. It also keeps the
+        # broker's per-client queue (mosquitto: 1000 messages) from overflowing.
+        sent_mqtt = publish_mqtt(over_mqtt, settings.mqtt_url, batch=60)
+        console.print(
+            f"    MQTT: {sent_mqtt.readings:,} readings of {cut} sensors in "
+            f"{sent_mqtt.messages:,} messages, all acknowledged by the broker"
+        )
+        http = (
+            publish_http(over_http, url, batch_size=1000, progress=True) if len(ids) > cut else None
+        )
+        if not bridge.wait_for(sent_mqtt.messages, timeout_s=120):
+            raise BackendUnavailable(
+                f"the MQTT bridge handled {bridge.stats.messages} of {sent_mqtt.messages} "
+                f"messages within 120s; see the broker's log"
+            )
+    mqtt = bridge.stats
+    sent = sent_mqtt.readings + (http.sent if http else 0)
+    accepted = mqtt.accepted + (http.accepted if http else 0)
+    rejected = mqtt.rejected + (http.rejected if http else 0)
+    return sent, accepted, rejected
 
 
 def summarize(

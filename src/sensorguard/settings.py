@@ -39,6 +39,26 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str = Field(
         "", description="MLflow tracking/registry URI (default: sqlite under data_dir)."
     )
+    mlflow_artifact_root: str = Field(
+        "",
+        description="Where new MLflow experiments store artifacts (default: data_dir/mlartifacts).",
+    )
+    model_specs_dir: Path | None = Field(
+        None, description="Folder of model spec YAML files (default: the checkout's models/)."
+    )
+    feature_repo_dir: Path | None = Field(
+        None, description="Feast feature declarations folder (default: the checkout's features/)."
+    )
+    feast_online_store_url: str = Field(
+        "",
+        description="Feast online store: empty = SQLite under data_dir/feast, or "
+        "cassandra://HOST[:PORT][,HOST...]/KEYSPACE.",
+    )
+    labels_path: Path | None = Field(
+        None,
+        description="CSV of labelled fault windows (sensor_id, channel, kind, start, end) that "
+        "training evaluates candidates on when no --labels file is given.",
+    )
     mqtt_url: str = Field("mqtt://127.0.0.1:1883", description="MQTT broker for `ingest mqtt`.")
 
     max_clock_skew_s: float = Field(
@@ -53,6 +73,35 @@ class Settings(BaseSettings):
     stream_partitions: int = Field(6, ge=1, description="Partitions per topic when created.")
     cassandra_replication_factor: int = Field(1, ge=1, description="Keyspace replication factor.")
     cassandra_max_in_flight: int = Field(100, ge=1, description="Concurrent Cassandra requests.")
+    cassandra_datacenter: str = Field(
+        "",
+        description="Empty: SimpleStrategy (one data centre). A name: NetworkTopologyStrategy with "
+        "the replication factor in that data centre, which is also the driver's local DC.",
+    )
+    cassandra_consistency: Literal["ONE", "LOCAL_ONE", "LOCAL_QUORUM", "QUORUM", "ALL"] = Field(
+        "LOCAL_QUORUM", description="Consistency level of Cassandra reads and writes."
+    )
+    kafka_linger_ms: int = Field(
+        10, ge=0, description="How long the Kafka producer waits to fill a batch before sending."
+    )
+    kafka_compression: Literal["gzip", "lz4", "snappy", "zstd", "none"] = Field(
+        "gzip",
+        description="Kafka producer compression (lz4, snappy, zstd need their Python package).",
+    )
+    kafka_publish_timeout_s: float = Field(
+        30.0, gt=0, description="How long a publish waits for Kafka's acknowledgement."
+    )
+    mqtt_client_id: str = Field(
+        "sensorguard-bridge",
+        description="Stable MQTT client id of `ingest mqtt`: the broker keeps its session "
+        "(subscriptions, unacknowledged messages) across restarts under this id.",
+    )
+    mqtt_buffer: int = Field(
+        1000,
+        ge=1,
+        description="MQTT messages held between receiving and publishing; when full, the bridge "
+        "stops reading and the broker holds the rest.",
+    )
 
     ingest_host: str = Field("127.0.0.1", description="Bind address of `ingest serve`.")
     ingest_port: int = Field(8000, description="Port of `ingest serve`.")

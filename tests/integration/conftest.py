@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from integration_support import Mosquitto
 
 from sensorguard.store import TimeSeriesStore, open_store
 from sensorguard.stream import Stream, open_stream
@@ -56,11 +57,39 @@ def stream_url(backend: str, tmp_path: Path) -> str:
     return f"kafka://{KAFKA}/?namespace=t{run_id()}"
 
 
+def drop_keyspace(url: str) -> None:
+    """Remove a test keyspace (Cassandra only; other URLs are left alone)."""
+    if not url.startswith("cassandra://"):
+        return
+    from sensorguard.store.cassandra import CassandraStore
+
+    store = CassandraStore.from_url(url)
+    try:
+        store.session.execute(f"DROP KEYSPACE IF EXISTS {store.keyspace}")
+    finally:
+        store.close()
+
+
+def delete_topics(url: str) -> None:
+    """Remove a test namespace's topics (Kafka only)."""
+    if not url.startswith("kafka://"):
+        return
+    from sensorguard.stream.kafka import KafkaStream
+
+    stream = KafkaStream.from_url(url)
+    try:
+        stream.delete_topics()
+    finally:
+        stream.close()
+
+
 @pytest.fixture(params=STORE_BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TimeSeriesStore]:
-    s = open_store(store_url(request.param, tmp_path))
+    url = store_url(request.param, tmp_path)
+    s = open_store(url)
     yield s
     s.close()
+    drop_keyspace(url)
 
 
 @pytest.fixture(params=STREAM_BACKENDS)
@@ -77,3 +106,35 @@ def stream_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[o
     yield factory
     for s in opened:
         s.close()
+    delete_topics(url)
+
+
+@pytest.fixture
+def kafka_url() -> Iterator[str]:
+    """A Kafka URL with a namespace of its own; its topics are deleted afterwards."""
+    url = stream_url("kafka", Path())
+    yield url
+    delete_topics(url)
+
+
+@pytest.fixture
+def cassandra_url() -> Iterator[str]:
+    """A Cassandra URL with a keyspace of its own; it is dropped afterwards."""
+    url = store_url("cassandra", Path())
+    yield url
+    drop_keyspace(url)
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    broker = Mosquitto(tmp_path / "mosquitto")
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # kafka-python 3 loads its protocol schemas with an importlib API that warns on 3.11.
+    config.addinivalue_line(
+        "filterwarnings", "ignore:.*is deprecated. Use files\\(\\) instead:DeprecationWarning"
+    )

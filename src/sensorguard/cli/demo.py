@@ -15,20 +15,38 @@ def demo(
     days: Annotated[float, typer.Option(min=0.1, help="Simulated days of history.")] = 3.0,
     seed: Annotated[int, typer.Option(help="Simulator seed (same seed, same data).")] = 7,
     fresh: Annotated[
-        bool, typer.Option(help="Delete the embedded data folder first (SENSORGUARD_DATA_DIR).")
+        bool,
+        typer.Option(
+            help="Delete the embedded data folder first (SENSORGUARD_DATA_DIR); with --services "
+            "also empty the demo keyspace and use a fresh Kafka topic namespace."
+        ),
+    ] = False,
+    services: Annotated[
+        bool,
+        typer.Option(
+            help="Run on the real servers of `make services-up`: Mosquitto :1883 -> Kafka :9092 "
+            "-> Cassandra :9042 (keyspace sensorguard_demo), part of the fleet over MQTT."
+        ),
     ] = False,
 ) -> None:
     """Simulate a fleet, ingest it over HTTP, store it, and print what arrived and what was refused.
 
-    Runs on the embedded backends by default (no servers); point SENSORGUARD_STORE_URL and
-    SENSORGUARD_STREAM_URL at Cassandra and Kafka to run the same path on the real servers.
+    Runs on the embedded backends by default (no servers); --services runs the same path on
+    Mosquitto, Kafka and Cassandra (or point SENSORGUARD_STORE_URL and SENSORGUARD_STREAM_URL at
+    them yourself).
     """
-    from sensorguard.demo import run_demo
+    from sensorguard.demo import ServiceURLs, run_demo
     from sensorguard.settings import get_settings
 
     with cli_errors():
         report = run_demo(
-            get_settings(), sensors=sensors, sites=sites, days=days, seed=seed, fresh=fresh
+            get_settings(),
+            sensors=sensors,
+            sites=sites,
+            days=days,
+            seed=seed,
+            fresh=fresh,
+            services=ServiceURLs() if services else None,
         )
     if report.lost:
         raise typer.Exit(1)

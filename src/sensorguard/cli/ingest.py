@@ -54,6 +54,61 @@ def serve(
     )
 
 
+@app.command("mqtt")
+@friendly_errors
+def mqtt(
+    url: Annotated[
+        str | None, typer.Option(help="Broker, mqtt://HOST[:PORT] [default: settings]")
+    ] = None,
+    client_id: Annotated[
+        str | None,
+        typer.Option(
+            help="MQTT client id; keep it stable, the broker holds unacknowledged messages "
+            "for it [default: settings, sensorguard-bridge]"
+        ),
+    ] = None,
+) -> None:
+    """Bridge MQTT topics sensors/<site>/<sensor_id> into the stream (QoS 1, at least once).
+
+    Every message is validated, published and dead-lettered like a POST to `ingest serve`. A payload is one reading or a JSON list of readings of the topic's sensor. A message is
+    acknowledged only once published, so nothing the broker accepted is lost if the bridge
+    stops; run until SIGTERM or Ctrl-C.
+
+    Example:  mosquitto_pub -q 1 -t sensors/plant-1/th-101
+    -m '{"sensor_id":"th-101","ts":"2026-01-01T00:00:00Z","channels":{"temperature":21.5}}'
+    """
+    from sensorguard.ingest.mqtt import MqttBridge
+    from sensorguard.logs import configure_logging
+    from sensorguard.settings import get_settings
+    from sensorguard.wiring import build_pipeline, open_configured_metadata, open_configured_stream
+
+    configure_logging()
+    settings = get_settings()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    metadata = open_configured_metadata(settings)
+    stream = open_configured_stream(settings)
+    bridge = MqttBridge(
+        build_pipeline(settings, metadata, stream),
+        url or settings.mqtt_url,
+        client_id=client_id or settings.mqtt_client_id,
+        settings=settings,
+    )
+    try:
+        bridge.run_forever(stop)
+    finally:
+        stream.close()
+        metadata.close()
+    stats = bridge.stats
+    typer.echo(
+        f"acknowledged {stats.messages} messages ({stats.readings} readings): "
+        f"{stats.accepted} accepted, {stats.rejected} dead-lettered "
+        f"({stats.malformed} malformed, {stats.mismatched} sensor mismatches); "
+        f"{stats.connects} connects, {stats.publish_retries} publish retries"
+    )
+
+
 @app.command("run-writer")
 @friendly_errors
 def run_writer_cmd(
