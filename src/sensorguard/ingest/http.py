@@ -3,7 +3,6 @@
 # No `from __future__ import annotations`: FastAPI must resolve the closures in Depends().
 
 import logging
-from collections import Counter
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -14,7 +13,7 @@ from pydantic import BaseModel, Field
 from sensorguard import metrics
 from sensorguard.errors import BackendUnavailable
 from sensorguard.ingest.pipeline import IngestPipeline
-from sensorguard.ingest.ratelimit import TokenBuckets, retry_after_header
+from sensorguard.ingest.ratelimit import TokenBuckets, retry_after_header, sensor_demand
 from sensorguard.schemas import Rejection
 from sensorguard.settings import Settings
 
@@ -96,14 +95,7 @@ def create_app(
             raise HTTPException(
                 413, f"readings must hold at most {settings.ingest_max_batch} rows, got {len(rows)}"
             )
-        # Per-sensor limits count only registered sensors: unknown ids are rejected by
-        # validation anyway and must not grow the bucket table.
-        by_sensor = Counter(
-            r["sensor_id"]
-            for r in rows
-            if isinstance(r, dict) and isinstance(r.get("sensor_id"), str)
-        )
-        sensors = {s: n for s, n in by_sensor.items() if pipeline.validator.catalog.lookup(s)}
+        sensors = sensor_demand(rows, pipeline.validator.catalog.lookup)
         clients = {client: len(rows)}
         for scope, buckets, wants in (
             ("client", per_client, clients),

@@ -22,13 +22,13 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from sensorguard.errors import BackendUnavailable, ConfigError, SensorGuardError, ValidationFailed
-from sensorguard.ingest.ratelimit import TokenBuckets
+from sensorguard.ingest.ratelimit import TokenBuckets, sensor_demand
 from sensorguard.stream import SENSOR_DATA_DLQ, Message
 from sensorguard.stream.codec import dead_letter, parse_json
 from sensorguard.validation import rejection
@@ -144,15 +144,6 @@ class BridgeStats:
     publish_retries: int = 0
     rate_limited_s: float = 0.0
     rejections_by_field: Counter[str] = field(default_factory=Counter)
-
-
-def _sensor_demand(rows: list[Any], known: Callable[[str], object]) -> Counter[str]:
-    """Rows per registered sensor: unknown ids are rejected anyway and get no bucket."""
-    return Counter(
-        r["sensor_id"]
-        for r in rows
-        if isinstance(r, dict) and isinstance(r.get("sensor_id"), str) and known(r["sensor_id"])
-    )
 
 
 class MqttBridge:
@@ -365,7 +356,7 @@ class MqttBridge:
     def _throttle(self, by_topic: dict[str, list[Any]]) -> bool:
         """Wait for the per-sensor buckets (MQTT has no 429); False if stopped while waiting."""
         lookup = self.pipeline.validator.catalog.lookup
-        wants = _sensor_demand([r for rows in by_topic.values() for r in rows], lookup)
+        wants = sensor_demand([r for rows in by_topic.values() for r in rows], lookup)
         while (wait := self._per_sensor.wait_for(wants)) > 0:
             self.stats.rate_limited_s += wait
             if self._stop.wait(wait):

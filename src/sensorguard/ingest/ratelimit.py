@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 
@@ -62,3 +63,16 @@ class TokenBuckets:
 def retry_after_header(wait_s: float) -> str:
     """Retry-After takes whole seconds; round up so a client that obeys it will fit."""
     return str(max(1, math.ceil(wait_s)))
+
+
+def sensor_demand(rows: Iterable[object], known: Callable[[str], object]) -> Counter[str]:
+    """Rows per registered sensor in a batch.
+
+    Unknown ids get no bucket: validation rejects them anyway, and a bucket per made-up id would
+    let a client grow the limiter's table without bound.
+    """
+    return Counter(
+        sid
+        for r in rows
+        if isinstance(r, dict) and isinstance(sid := r.get("sensor_id"), str) and known(sid)
+    )
