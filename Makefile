@@ -12,6 +12,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SERVICES := infra/local/services.sh
 PYTEST_ARGS ?=
+SG_DATA := $(abspath $(or $(SENSORGUARD_DATA_DIR),.sensorguard))
 
 .PHONY: help setup demo demo-services test test-unit lint typecheck services-fetch services-up \
         services-down services-status mlflow-ui airflow-ui bench clean
@@ -33,7 +34,7 @@ demo: setup ## Run the end-to-end demo on embedded backends (no servers needed)
 demo-services: setup services-up ## The same demo against Mosquitto -> Kafka -> Cassandra
 	$(BIN)/sensorguard demo --fresh --services
 
-test: setup ## Start the real servers once, run every test, stop the servers
+test: setup lint ## Lint, start the real servers once, run every test, stop the servers
 	$(SERVICES) fetch
 	$(SERVICES) up
 	rc=0; $(BIN)/pytest $(PYTEST_ARGS) || rc=$$?; $(SERVICES) down; exit $$rc
@@ -57,6 +58,15 @@ services-down: ## Stop the servers started by services-up
 
 services-status: ## Which servers run
 	$(SERVICES) status
+
+mlflow-ui: setup ## MLflow UI on http://127.0.0.1:5000 (runs, metrics, registry, @champion)
+	$(BIN)/mlflow ui --backend-store-uri $(or $(SENSORGUARD_MLFLOW_TRACKING_URI),sqlite:///$(SG_DATA)/mlflow.db) \
+		--default-artifact-root file://$(SG_DATA)/mlartifacts --host 127.0.0.1 --port 5000
+
+airflow-ui: setup ## Airflow (scheduler + UI) on http://127.0.0.1:8080 with the DAGs of dags/
+	AIRFLOW_HOME=$(SG_DATA)/airflow AIRFLOW__CORE__DAGS_FOLDER=$(abspath dags) \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=8080 \
+	SENSORGUARD_DATA_DIR=$(SG_DATA) $(BIN)/airflow standalone
 
 bench: setup ## Run the benchmarks (results land in bench/results/, commit them)
 	$(BIN)/python bench/embedded.py

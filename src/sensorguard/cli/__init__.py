@@ -18,6 +18,9 @@ _GROUPS: tuple[tuple[str, str, str | None], ...] = (
     ("stream", "app", "stream"),
     ("demo", "demo", None),
     ("backtest", "backtest", None),
+    ("train", "train", None),
+    ("models", "app", "models"),
+    ("features", "app", "features"),
 )
 
 
@@ -30,12 +33,7 @@ def build_app() -> typer.Typer:
         add_completion=False,
     )
     for module_name, attr, group in _GROUPS:
-        try:
-            module = importlib.import_module(f"sensorguard.cli.{module_name}")
-        except ModuleNotFoundError as err:
-            if err.name == f"sensorguard.cli.{module_name}":
-                continue  # command group not built yet
-            raise
+        module = importlib.import_module(f"sensorguard.cli.{module_name}")
         obj = getattr(module, attr)
         if group is None:
             app.command(name=attr.replace("_", "-"))(obj)

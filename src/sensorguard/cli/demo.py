@@ -28,8 +28,15 @@ def demo(
             "-> Cassandra :9042 (keyspace sensorguard_demo), part of the fleet over MQTT."
         ),
     ] = False,
+    train: Annotated[
+        bool,
+        typer.Option(
+            help="After storing, train each sensor group's candidates, register them in MLflow, "
+            "promote the best to @champion and print its evaluation table."
+        ),
+    ] = True,
 ) -> None:
-    """Simulate a fleet, ingest it over HTTP, store it, and print what arrived and what was refused.
+    """Simulate a fleet, ingest it, store it, report what arrived, then train and promote.
 
     Runs on the embedded backends by default (no servers); --services runs the same path on
     Mosquitto, Kafka and Cassandra (or point SENSORGUARD_STORE_URL and SENSORGUARD_STREAM_URL at
@@ -47,6 +54,7 @@ def demo(
             seed=seed,
             fresh=fresh,
             services=ServiceURLs() if services else None,
+            train=train,
         )
     if report.lost:
         raise typer.Exit(1)

@@ -1,0 +1,353 @@
+"""The MLflow model registry for group models: register, gate, promote, roll back, load @champion.
+
+One registered model per sensor group (`sensorguard-<group>`); every trained candidate is a
+version carrying tags (validation status, metrics, training window, features, trigger, spec
+hash). Promotion moves the `champion` alias and leaves the former champion on `previous`;
+aliases and tags only, never the deprecated stages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sensorguard.errors import NotFound, ValidationFailed
+from sensorguard.specs import registered_model_name
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+    from mlflow.pyfunc import PyFuncModel
+
+    from sensorguard.settings import Settings
+    from sensorguard.specs import GatePolicy
+    from sensorguard.training.bundle import DetectorBundle
+
+CHAMPION = "champion"
+PREVIOUS = "previous"
+METRIC_TAG_PREFIX = "metric."
+# Tag values are bounded in the registry; long feature lists are cut and pointed to the run.
+MAX_TAG_CHARS = 4000
+# Shown by `models list` / `models compare`, in this order.
+TABLE_METRICS = ("f1", "pr_auc", "event_recall", "false_alarms_per_sensor_day")
+
+
+def champion_uri(group: str) -> str:
+    return f"models:/{registered_model_name(group)}@{CHAMPION}"
+
+
+def _missing(err: Exception) -> bool:
+    code = getattr(err, "error_code", "")
+    return code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND") or "not found" in str(err).lower()
+
+
+def version_by_alias(client: MlflowClient, group: str, alias: str) -> ModelVersion | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(registered_model_name(group), alias)
+    except MlflowException as err:
+        if _missing(err):
+            return None
+        raise
+
+
+def champion_version(client: MlflowClient, group: str) -> ModelVersion | None:
+    return version_by_alias(client, group, CHAMPION)
+
+
+def tag_value(value: object) -> str:
+    text = f"{value:.6g}" if isinstance(value, float) else str(value)
+    return text if len(text) <= MAX_TAG_CHARS else text[: MAX_TAG_CHARS - 20] + "... (see the run)"
+
+
+def register_candidate(
+    client: MlflowClient,
+    group: str,
+    model_uri: str,
+    run_id: str,
+    tags: Mapping[str, object],
+    *,
+    description: str = "",
+) -> str:
+    """Register a logged candidate as a new version of `sensorguard-<group>`; its version."""
+    from mlflow.exceptions import MlflowException
+
+    name = registered_model_name(group)
+    try:
+        client.get_registered_model(name)
+    except MlflowException as err:
+        if not _missing(err):
+            raise
+        client.create_registered_model(
+            name,
+            tags={"sensorguard.group": group},
+            description=description or f"SensorGuard anomaly detector of sensor group {group}",
+        )
+    # The client call, unlike mlflow.register_model, does not print to stderr.
+    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+    version = client.create_model_version(
+        name,
+        source=model_uri,
+        run_id=run_id,
+        tags={k: tag_value(v) for k, v in tags.items()},
+        model_id=model_id,
+    )
+    return str(version.version)
+
+
+def set_tags(client: MlflowClient, group: str, version: str, tags: Mapping[str, object]) -> None:
+    name = registered_model_name(group)
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, tag_value(value))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A registered candidate and its evaluation report on this run's evaluation rows."""
+
+    version: str
+    detector: str
+    report: Mapping[str, Any]
+
+
+@dataclass
+class GateDecision:
+    """What the quality gate decided, and why (one reason per rejected check)."""
+
+    promote: bool
+    best: Candidate | None
+    champion_version: str | None
+    champion_score: float | None
+    metric: str
+    reasons: list[str] = field(default_factory=list)
+    failures: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def best_score(self) -> float | None:
+        from sensorguard.training.evaluate import metric_value
+
+        return metric_value(dict(self.best.report), self.metric) if self.best else None
+
+
+def floor_failures(report: Mapping[str, Any], policy: GatePolicy) -> list[str]:
+    """Every minimum the spec sets that this evaluation misses."""
+    from sensorguard.training.evaluate import metric_value
+
+    failures = []
+    for metric, floor in (
+        ("f1", policy.min_f1),
+        ("pr_auc", policy.min_pr_auc),
+        ("event_recall", policy.min_event_recall),
+    ):
+        value = metric_value(dict(report), metric)
+        if value < floor:
+            failures.append(f"{metric} {value:.3f} < {floor:g}")
+    ceiling = policy.max_false_alarms_per_sensor_day
+    alarms = report.get("false_alarms_per_sensor_day")
+    if ceiling is not None and isinstance(alarms, int | float) and alarms > ceiling:
+        failures.append(f"false_alarms_per_sensor_day {alarms:.2f} > {ceiling:g}")
+    return failures
+
+
+def rank_key(report: Mapping[str, Any], metric: str) -> tuple[float, float, float]:
+    """Gate metric first; PR-AUC then F1 break ties."""
+    from sensorguard.training.evaluate import metric_value
+
+    data = dict(report)
+    return (metric_value(data, metric), metric_value(data, "pr_auc"), metric_value(data, "f1"))
+
+
+def decide(
+    candidates: Sequence[Candidate],
+    champion: tuple[str, Mapping[str, Any]] | None,
+    policy: GatePolicy,
+) -> GateDecision:
+    """The best candidate that passes the floors, promoted only if it beats the champion.
+
+    `champion` is (version, report) with the report computed on the SAME evaluation rows as
+    the candidates' (the current champion re-scored), so the comparison is like for like.
+    """
+    from sensorguard.training.evaluate import metric_value
+
+    failures = {c.version: floor_failures(c.report, policy) for c in candidates}
+    passing = [c for c in candidates if not failures[c.version]]
+    champ_version, champ_score = (None, None)
+    if champion is not None:
+        champ_version = champion[0]
+        champ_score = metric_value(dict(champion[1]), policy.metric)
+    if not passing:
+        best = max(candidates, key=lambda c: rank_key(c.report, policy.metric), default=None)
+        reasons = ["no candidate passes the spec's minimums"]
+        if best is not None:
+            reasons.append(
+                f"best v{best.version} ({best.detector}): " + "; ".join(failures[best.version])
+            )
+        return GateDecision(
+            False, best, champ_version, champ_score, policy.metric, reasons, failures
+        )
+    best = max(passing, key=lambda c: rank_key(c.report, policy.metric))
+    score = metric_value(dict(best.report), policy.metric)
+    if champion is None:
+        reason = f"no current champion; v{best.version} passes the minimums"
+        return GateDecision(True, best, None, None, policy.metric, [reason], failures)
+    if best.version == champ_version or champ_score is None:
+        return GateDecision(
+            False, best, champ_version, champ_score, policy.metric, ["already champion"], failures
+        )
+    needed = champ_score + policy.min_improvement
+    if score > needed:
+        reason = (
+            f"v{best.version} {policy.metric} {score:.3f} beats champion v{champ_version} "
+            f"{champ_score:.3f} on the same evaluation rows"
+        )
+        return GateDecision(
+            True, best, champ_version, champ_score, policy.metric, [reason], failures
+        )
+    ours, theirs = rank_key(best.report, policy.metric), rank_key(champion[1], policy.metric)
+    if score == needed and policy.min_improvement == 0 and ours > theirs:
+        reason = (
+            f"v{best.version} ties champion v{champ_version} on {policy.metric} ({score:.3f}) and "
+            f"wins the tie-break (pr_auc {ours[1]:.3f} vs {theirs[1]:.3f}, f1 {ours[2]:.3f} vs "
+            f"{theirs[2]:.3f}) on the same evaluation rows"
+        )
+        return GateDecision(
+            True, best, champ_version, champ_score, policy.metric, [reason], failures
+        )
+    reason = (
+        f"v{best.version} {policy.metric} {score:.3f} does not beat champion v{champ_version} "
+        f"{champ_score:.3f} (+{policy.min_improvement:g} required) on the same evaluation rows"
+    )
+    if score == needed and policy.min_improvement == 0:
+        reason += (
+            f"; tie-break lost (pr_auc {ours[1]:.3f} vs {theirs[1]:.3f}, "
+            f"f1 {ours[2]:.3f} vs {theirs[2]:.3f})"
+        )
+    return GateDecision(False, best, champ_version, champ_score, policy.metric, [reason], failures)
+
+
+def promote(client: MlflowClient, group: str, version: str, *, reason: str) -> str | None:
+    """Point @champion at `version`; the former champion keeps @previous. Returns the former."""
+    from sensorguard.schemas import utc_now
+
+    name = registered_model_name(group)
+    client.get_model_version(name, version)  # raises if the version does not exist
+    current = champion_version(client, group)
+    if current is not None and str(current.version) == str(version):
+        return None
+    client.set_registered_model_alias(name, CHAMPION, version)
+    tags: dict[str, object] = {"promoted_at": utc_now().isoformat(), "promotion_reason": reason}
+    if current is not None:
+        client.set_registered_model_alias(name, PREVIOUS, current.version)
+        tags["promoted_over"] = current.version
+    set_tags(client, group, version, tags)
+    return None if current is None else str(current.version)
+
+
+def rollback(client: MlflowClient, group: str) -> tuple[str, str]:
+    """Put @previous back on @champion; returns (demoted version, restored version).
+
+    @previous then moves one step further back (to the version the restored one had
+    replaced), so repeated rollbacks walk down the promotion history.
+    """
+    from sensorguard.schemas import utc_now
+
+    name = registered_model_name(group)
+    current = champion_version(client, group)
+    previous = version_by_alias(client, group, PREVIOUS)
+    if current is None or previous is None:
+        raise NotFound("previous champion to roll back to", name)
+    client.set_registered_model_alias(name, CHAMPION, previous.version)
+    set_tags(client, group, current.version, {"rolled_back_at": utc_now().isoformat()})
+    older = previous.tags.get("promoted_over")
+    if older and older != str(current.version):
+        client.set_registered_model_alias(name, PREVIOUS, older)
+    else:
+        client.delete_registered_model_alias(name, PREVIOUS)
+    return str(current.version), str(previous.version)
+
+
+def force_promote(client: MlflowClient, group: str, version: str) -> str | None:
+    """Manual promotion (`models promote GROUP VERSION`), recorded as such on the version."""
+    return promote(client, group, version, reason="manual promotion")
+
+
+def load_champion(group: str, settings: Settings | None = None) -> PyFuncModel:
+    """The group's champion as an MLflow pyfunc model (`models:/sensorguard-<group>@champion`)."""
+    import mlflow.pyfunc
+
+    from sensorguard.settings import get_settings
+    from sensorguard.training.tracking import mlflow_client
+
+    client = mlflow_client(settings or get_settings())
+    if champion_version(client, group) is None:
+        raise NotFound("champion model", registered_model_name(group))
+    model: PyFuncModel = mlflow.pyfunc.load_model(champion_uri(group))
+    return model
+
+
+def load_champion_bundle(group: str, settings: Settings | None = None) -> DetectorBundle:
+    """The champion's DetectorBundle, for in-process scorers that keep a FeatureState."""
+    wrapped = load_champion(group, settings).unwrap_python_model()  # type: ignore[no-untyped-call]
+    bundle: DetectorBundle = wrapped.bundle
+    return bundle
+
+
+def registered_groups(client: MlflowClient) -> list[str]:
+    from sensorguard.specs import REGISTERED_MODEL_PREFIX
+
+    return sorted(
+        m.name.removeprefix(REGISTERED_MODEL_PREFIX)
+        for m in client.search_registered_models()
+        if m.name.startswith(REGISTERED_MODEL_PREFIX)
+    )
+
+
+def version_rows(
+    client: MlflowClient, group: str, versions: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """One row per version (newest first): aliases, detector, status, key metrics, trigger."""
+    name = registered_model_name(group)
+    found = list(client.search_model_versions(f"name='{name}'"))
+    if versions:
+        wanted = {str(v) for v in versions}
+        missing = sorted(wanted - {str(v.version) for v in found})
+        if missing:
+            raise NotFound(f"version of {name}", missing[0])
+        found = [v for v in found if str(v.version) in wanted]
+    # Search results carry no aliases; the registered model maps alias -> version.
+    aliases: dict[str, list[str]] = {}
+    for alias, version in (client.get_registered_model(name).aliases or {}).items():
+        aliases.setdefault(str(version), []).append(alias)
+    rows = []
+    for mv in sorted(found, key=lambda v: int(v.version), reverse=True):
+        tags = mv.tags or {}
+        rows.append(
+            {
+                "group": group,
+                "version": str(mv.version),
+                "aliases": ",".join(sorted(aliases.get(str(mv.version), []))),
+                "detector": tags.get("detector", ""),
+                "validation_status": tags.get("validation_status", ""),
+                **{m: tags.get(METRIC_TAG_PREFIX + m, "") for m in TABLE_METRICS},
+                "trigger_reason": tags.get("trigger_reason", ""),
+                "training_window": tags.get("training_window", ""),
+                "spec_hash": tags.get("spec_hash", ""),
+                "run_id": mv.run_id or tags.get("run_id", ""),
+            }
+        )
+    return rows
+
+
+def require_version(client: MlflowClient, group: str, version: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_model_version(registered_model_name(group), version)
+    except MlflowException as err:
+        if _missing(err):
+            raise ValidationFailed(
+                "version", version, f"a version of {registered_model_name(group)}"
+            ) from None
+        raise

@@ -1,0 +1,46 @@
+"""Feast glue: export features computed by the shared transforms, apply, materialize, retrieve.
+
+The declarations live in the repo's `features/` folder; this package configures Feast from
+Settings and calls its Python API in one process (the `feast` CLI pays ~8 s of imports per call).
+Names resolve lazily: importing this package does not import Feast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sensorguard.featurestore.repo import (
+        apply,
+        feature_store,
+        historical_features,
+        load_declarations,
+        materialize,
+        online_features,
+    )
+
+_WHERE = {
+    "apply": "repo",
+    "feature_store": "repo",
+    "historical_features": "repo",
+    "load_declarations": "repo",
+    "materialize": "repo",
+    "online_features": "repo",
+}
+
+__all__ = [
+    "apply",
+    "feature_store",
+    "historical_features",
+    "load_declarations",
+    "materialize",
+    "online_features",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

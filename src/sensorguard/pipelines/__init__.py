@@ -1,0 +1,59 @@
+"""Pipeline bodies shared by the Airflow DAGs, the CLI and the demo: one call per task.
+
+Names resolve lazily so that a DAG file or the CLI importing this package pays nothing until
+a step actually runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sensorguard.pipelines.demo import demo_training
+    from sensorguard.pipelines.features import (
+        apply_features,
+        export_features,
+        materialize_features,
+    )
+    from sensorguard.pipelines.training import (
+        evaluate_group,
+        promote_group,
+        register_group,
+        run_training,
+        train_group,
+        training_groups,
+    )
+
+_WHERE = {
+    "demo_training": "demo",
+    "apply_features": "features",
+    "export_features": "features",
+    "materialize_features": "features",
+    "evaluate_group": "training",
+    "promote_group": "training",
+    "register_group": "training",
+    "run_training": "training",
+    "train_group": "training",
+    "training_groups": "training",
+}
+
+__all__ = [
+    "apply_features",
+    "demo_training",
+    "evaluate_group",
+    "export_features",
+    "materialize_features",
+    "promote_group",
+    "register_group",
+    "run_training",
+    "train_group",
+    "training_groups",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

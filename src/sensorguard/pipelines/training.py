@@ -1,0 +1,657 @@
+"""Training pipeline steps (train -> evaluate -> register -> gate), called by the CLI, DAGs and demo.
+
+Each step takes and returns small JSON-able dicts (run ids, model URIs, metrics) so an Airflow
+task can pass them on by XCom; `run_training` chains them in one process and hands the fitted
+models and data along in memory instead of reloading them.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from sensorguard.errors import ConfigError, SensorGuardError, ValidationFailed
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    import pandas as pd
+    from mlflow import MlflowClient
+
+    from sensorguard.settings import Settings
+    from sensorguard.specs import DetectorChoice, ModelSpec
+    from sensorguard.training.bundle import DetectorBundle
+    from sensorguard.training.dataset import GroupDataset
+    from sensorguard.training.labels import LabelWindow
+
+Source = Literal["store", "feast"]
+Progress = Callable[[str], None]
+HEADLINE_TAGS = (
+    "precision",
+    "recall",
+    "f1",
+    "pr_auc",
+    "event_recall",
+    "false_alarms_per_sensor_day",
+    "mean_time_to_detect_s",
+)
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass
+class _Memory:
+    """What a step hands the next one in process (never crosses an XCom)."""
+
+    dataset: GroupDataset | None = None
+    bundles: dict[str, DetectorBundle] = field(default_factory=dict)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def parse_time(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValidationFailed("end", text, "an ISO time with a timezone")
+    return moment
+
+
+def load_spec(settings: Settings, group: str) -> ModelSpec:
+    from sensorguard.errors import NotFound
+    from sensorguard.specs import load_configured_specs
+
+    specs = load_configured_specs(settings)
+    if group not in specs:
+        raise NotFound("model group", f"{group} (known: {', '.join(sorted(specs))})")
+    return specs[group]
+
+
+def training_groups(settings: Settings, group: str | None = None) -> list[str]:
+    """The groups a run trains: `group` if given (checked), else every spec with sensors.
+
+    A spec whose sensor type has no registered sensor yet is skipped, not an error: the
+    models/ folder may describe devices that are not installed anywhere.
+    """
+    from sensorguard.specs import load_configured_specs
+
+    specs = load_configured_specs(settings)
+    if group is not None:
+        load_spec(settings, group)
+        return [group]
+    return [name for name, spec in sorted(specs.items()) if group_sensor_ids(settings, spec)]
+
+
+def group_sensor_ids(settings: Settings, spec: ModelSpec) -> list[str]:
+    """Registered sensors the group's model scores (see `specs.group_for`)."""
+    from sensorguard.specs import load_configured_specs, sensors_in_group
+    from sensorguard.wiring import open_configured_metadata
+
+    metadata = open_configured_metadata(settings)
+    try:
+        sensors = metadata.list_sensors()
+    finally:
+        metadata.close()
+    return [s.sensor_id for s in sensors_in_group(sensors, spec, load_configured_specs(settings))]
+
+
+def load_labels(
+    settings: Settings, labels_path: str | Path | None = None
+) -> list[LabelWindow] | None:
+    """Labels from `labels_path`, else the configured labels file; None when there are none."""
+    from sensorguard.training.labels import read_labels_csv
+
+    path = Path(labels_path) if labels_path else settings.labels_path
+    if path is None:
+        return None
+    if not path.exists():
+        raise ConfigError(f"{path}: labels file does not exist")
+    return read_labels_csv(path)
+
+
+def load_dataset(
+    settings: Settings,
+    spec: ModelSpec,
+    *,
+    end: datetime,
+    days: float | None,
+    source: Source,
+) -> GroupDataset:
+    from sensorguard.training.dataset import load_group_dataset
+    from sensorguard.wiring import open_configured_store
+
+    fetch = None
+    if source == "feast":
+        from sensorguard.featurestore import historical_features
+
+        def fetch(keys: Any, feature_spec: Any) -> Any:
+            return historical_features(settings, keys, feature_spec)
+
+    store = open_configured_store(settings)
+    try:
+        return load_group_dataset(
+            store,
+            spec,
+            group_sensor_ids(settings, spec),
+            end=end,
+            days=days,
+            fetch_features=fetch,
+        )
+    finally:
+        store.close()
+
+
+def _record_spec(settings: Settings, spec: ModelSpec) -> int:
+    """Store the resolved spec in the metadata DB; its version goes up when the content changes."""
+    from sensorguard.wiring import open_configured_metadata
+
+    metadata = open_configured_metadata(settings)
+    try:
+        record = metadata.put_model_spec(
+            spec.group, spec.group, spec.model_dump(mode="json"), actor="training"
+        )
+    finally:
+        metadata.close()
+    return record.version
+
+
+def _snapshot(settings: Settings, dataset: GroupDataset) -> dict[str, Any]:
+    """Write the training rows (keys, readings, features) as Parquet: the drift reference."""
+    fingerprint = dataset.fingerprint()
+    folder = settings.data_dir / "snapshots" / dataset.group
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"train-{fingerprint}.parquet"
+    train = dataset.train_mask
+    if not path.exists():
+        frame = dataset.readings[train].join(dataset.features[train])
+        frame.to_parquet(path, index=False)
+    return {
+        "path": str(path.absolute()),
+        "rows": int(train.sum()),
+        "sha256_16": fingerprint,
+        "sensors": len(dataset.sensor_ids),
+    }
+
+
+def _train(
+    settings: Settings,
+    group: str,
+    *,
+    end: datetime | None,
+    days: float | None,
+    source: Source,
+    trigger_reason: str,
+    memory: _Memory,
+    progress: Progress,
+) -> dict[str, Any]:
+    import mlflow
+
+    from sensorguard.schemas import utc_now
+    from sensorguard.training.tracking import ensure_experiment, mlflow_client
+
+    spec = load_spec(settings, group)
+    end = end or utc_now()
+    progress(f"{group}: reading readings and features ({source})")
+    dataset = load_dataset(settings, spec, end=end, days=days, source=source)
+    memory.dataset = dataset
+    snapshot = _snapshot(settings, dataset)
+    spec_version = _record_spec(settings, spec)
+    client = mlflow_client(settings)
+    experiment_id = ensure_experiment(client, settings, group)
+    train = dataset.train_mask.to_numpy()
+    features = dataset.features[train]
+    example = dataset.readings[dataset.readings["sensor_id"] == dataset.sensor_ids[0]].head(5)
+    window = {"start": _iso(dataset.start), "split": _iso(dataset.split), "end": _iso(dataset.end)}
+    candidates: list[dict[str, str]] = []
+    failed: list[dict[str, str]] = []
+    with mlflow.start_run(
+        experiment_id=experiment_id,
+        run_name=f"train-{group}-{end:%Y%m%dT%H%M}",
+        tags={"sensorguard.group": group, "trigger_reason": trigger_reason},
+    ) as parent:
+        mlflow.log_params(
+            {
+                "group": group,
+                "spec_hash": spec.spec_hash(),
+                "source": source,
+                "window_start": window["start"],
+                "window_split": window["split"],
+                "window_end": window["end"],
+                "sensors": len(dataset.sensor_ids),
+                "train_rows": snapshot["rows"],
+                "eval_rows": int((~train).sum()),
+                "snapshot_path": snapshot["path"],
+                "snapshot_hash": snapshot["sha256_16"],
+                "spec_version": spec_version,
+            }
+        )
+        mlflow.log_dict(spec.model_dump(mode="json"), "spec.json")
+        mlflow.log_dict({"features": list(features.columns)}, "features.json")
+        mlflow.log_dict(snapshot, "training_snapshot.json")
+        for choice in spec.detectors:
+            progress(f"{group}: fitting {choice.label} on {len(features):,} rows")
+            try:
+                candidates.append(
+                    _fit_candidate(spec, choice, features, example, snapshot, experiment_id, memory)
+                )
+            except Exception as err:  # one broken candidate must not sink its siblings
+                # The nested run is already marked FAILED by its context manager.
+                progress(f"{group}: {choice.label} failed: {type(err).__name__}: {err}")
+                failed.append({"detector": choice.label, "error": f"{type(err).__name__}: {err}"})
+        mlflow.set_tag("failed_candidates", len(failed))
+    if not candidates:
+        raise SensorGuardError(
+            f"every candidate of group {group} failed: "
+            + "; ".join(f"{f['detector']}: {f['error']}" for f in failed)
+        )
+    return {
+        "group": group,
+        "experiment_id": experiment_id,
+        "parent_run_id": parent.info.run_id,
+        "source": source,
+        "days": days,
+        "window": window,
+        "spec_hash": spec.spec_hash(),
+        "spec_version": spec_version,
+        "trigger_reason": trigger_reason,
+        "snapshot": snapshot,
+        "features": len(features.columns),
+        "candidates": candidates,
+        "failed": failed,
+    }
+
+
+def _fit_candidate(
+    spec: ModelSpec,
+    choice: DetectorChoice,
+    features: pd.DataFrame,
+    example: pd.DataFrame,
+    snapshot: dict[str, Any],
+    experiment_id: str,
+    memory: _Memory,
+) -> dict[str, str]:
+    """Fit one candidate in its own nested run: params, threshold, pyfunc model."""
+    import mlflow
+
+    from sensorguard.training.bundle import fit_bundle
+    from sensorguard.training.pyfunc import log_bundle
+
+    with mlflow.start_run(
+        experiment_id=experiment_id,
+        run_name=f"{spec.group}-{choice.label}",
+        nested=True,
+        tags={"sensorguard.group": spec.group, "detector": choice.label},
+    ) as run:
+        mlflow.log_params(
+            {
+                "detector": choice.name,
+                **{f"param.{k}": v for k, v in choice.params.items()},
+                "threshold_method": spec.threshold.method,
+                "threshold_level": spec.threshold.level,
+                "spec_hash": spec.spec_hash(),
+                "feature_count": len(features.columns),
+                "snapshot_path": snapshot["path"],
+                "snapshot_rows": snapshot["rows"],
+                "snapshot_hash": snapshot["sha256_16"],
+            }
+        )
+        bundle, train_scores = fit_bundle(spec, choice, features)
+        mlflow.log_metrics(
+            {
+                "threshold": bundle.threshold,
+                "fit_seconds": float(bundle.info["fit_seconds"]),
+                "train_score_median": float(_median(train_scores)),
+            }
+        )
+        mlflow.log_dict({"features": bundle.feature_names}, "features.json")
+        mlflow.log_dict(spec.model_dump(mode="json"), "spec.json")
+        info = log_bundle(bundle, example)
+        memory.bundles[run.info.run_id] = bundle
+        return {"run_id": run.info.run_id, "model_uri": info.model_uri, "detector": choice.label}
+
+
+def _median(values: npt.NDArray[np.float64]) -> float:
+    import numpy as np
+
+    return float(np.median(values)) if len(values) else float("nan")
+
+
+def train_group(
+    settings: Settings,
+    group: str,
+    *,
+    end: str | None = None,
+    days: float | None = None,
+    source: Source = "store",
+    trigger_reason: str = "manual",
+) -> dict[str, Any]:
+    """Fit every candidate of the group's spec; log runs and pyfunc models; return their ids."""
+    return _train(
+        settings,
+        group,
+        end=parse_time(end),
+        days=days,
+        source=source,
+        trigger_reason=trigger_reason,
+        memory=_Memory(),
+        progress=_quiet,
+    )
+
+
+def _eval_scores(bundle: DetectorBundle, dataset: GroupDataset) -> npt.NDArray[np.float64]:
+    """Scores of the evaluation rows, with features from the dataset when the bundle's match."""
+    evaluate = dataset.eval_mask.to_numpy()
+    if bundle.feature_spec == dataset.feature_spec:
+        return bundle.score_features(dataset.features[evaluate])
+    # A champion trained under another FeatureSpec computes its own features over the same
+    # history (warm-up included), then only the evaluation rows are scored.
+    features = bundle.features_of(dataset.readings)
+    return bundle.score_features(features[evaluate])
+
+
+def _log_evaluation(
+    client: MlflowClient,
+    run_id: str,
+    title: str,
+    dataset: GroupDataset,
+    scores: npt.NDArray[np.float64],
+    threshold: float,
+    labels: Sequence[LabelWindow],
+    report: dict[str, Any],
+) -> None:
+    import numpy as np
+
+    from sensorguard.training.evaluate import flat_metrics
+    from sensorguard.training.labels import row_labels
+    from sensorguard.training.plots import pr_curve, score_timeline
+
+    keys = dataset.readings.loc[dataset.eval_mask, ["sensor_id", "ts"]]
+    for key, value in flat_metrics(report).items():
+        client.log_metric(run_id, key, value)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "evaluation.json").write_text(json.dumps(report, indent=2, default=str))
+        client.log_artifact(run_id, str(folder / "evaluation.json"))
+        timeline = score_timeline(
+            keys, scores, threshold, labels, folder / "score_over_time.png", title=title
+        )
+        client.log_artifact(run_id, str(timeline), "plots")
+        truth = np.zeros(len(keys), dtype=np.int8)
+        ts = keys["ts"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        ids = keys["sensor_id"].to_numpy()
+        for sensor_id in dataset.sensor_ids:
+            rows = np.flatnonzero(ids == sensor_id)
+            truth[rows], _ = row_labels(sensor_id, ts[rows], labels)
+        curve = pr_curve(truth, scores, folder / "pr_curve.png", title=title)
+        if curve is not None:
+            client.log_artifact(run_id, str(curve), "plots")
+
+
+def _evaluate(
+    settings: Settings,
+    trained: dict[str, Any],
+    labels: Sequence[LabelWindow] | None,
+    memory: _Memory,
+    progress: Progress,
+) -> dict[str, Any]:
+    from sensorguard.champion import champion_uri, champion_version
+    from sensorguard.training.evaluate import evaluate_scores, flat_metrics
+    from sensorguard.training.labels import labels_in_span
+    from sensorguard.training.pyfunc import load_bundle
+    from sensorguard.training.tracking import mlflow_client
+
+    group = trained["group"]
+    spec = load_spec(settings, group)
+    client = mlflow_client(settings)
+    dataset = memory.dataset
+    if dataset is None:
+        progress(f"{group}: reloading the evaluation data")
+        dataset = load_dataset(
+            settings,
+            spec,
+            end=datetime.fromisoformat(trained["window"]["end"]),
+            days=trained["days"],
+            source=trained["source"],
+        )
+        memory.dataset = dataset
+    result = {**trained, "labelled": labels is not None, "champion": None}
+    if labels is None:
+        progress(f"{group}: no labels: candidates are registered unvalidated")
+        result["candidates"] = [{**c, "metrics": None} for c in trained["candidates"]]
+        return result
+    window_labels = labels_in_span(labels, dataset.split, dataset.end)
+    keys = dataset.readings.loc[dataset.eval_mask, ["sensor_id", "ts"]]
+    grace = spec.evaluation.grace_s
+    evaluated = []
+    for candidate in trained["candidates"]:
+        progress(f"{group}: evaluating {candidate['detector']}")
+        bundle = memory.bundles.get(candidate["run_id"]) or load_bundle(candidate["model_uri"])
+        scores = _eval_scores(bundle, dataset)
+        report = evaluate_scores(keys, scores, bundle.threshold, window_labels, grace_s=grace)
+        _log_evaluation(
+            client,
+            candidate["run_id"],
+            f"{group} {candidate['detector']}",
+            dataset,
+            scores,
+            bundle.threshold,
+            window_labels,
+            report,
+        )
+        evaluated.append({**candidate, "metrics": _headline(report), "report": report})
+    current = champion_version(client, group)
+    if current is not None:
+        progress(f"{group}: re-scoring champion v{current.version} on the same rows")
+        bundle = load_bundle(champion_uri(group))
+        scores = _eval_scores(bundle, dataset)
+        report = evaluate_scores(keys, scores, bundle.threshold, window_labels, grace_s=grace)
+        client.log_dict(
+            trained["parent_run_id"],
+            {"version": str(current.version), "report": report},
+            "champion_rescored.json",
+        )
+        for key, value in flat_metrics(report).items():
+            client.log_metric(trained["parent_run_id"], f"champion_{key}", value)
+        result["champion"] = {
+            "version": str(current.version),
+            "detector": (current.tags or {}).get("detector", ""),
+            "metrics": _headline(report),
+            "report": report,
+        }
+    result["candidates"] = evaluated
+    result["events"] = len(window_labels)
+    return result
+
+
+def _headline(report: dict[str, Any]) -> dict[str, Any]:
+    keep = (*HEADLINE_TAGS, "events", "detected", "unobservable_events", "rows", "positives")
+    return {
+        **{k: report.get(k) for k in keep},
+        "per_kind_recall": {k: v["recall"] for k, v in report["per_kind"].items()},
+    }
+
+
+def evaluate_group(
+    settings: Settings, trained: dict[str, Any], *, labels_path: str | None = None
+) -> dict[str, Any]:
+    """Score each candidate (and the current champion) on the held-out rows; log metrics, plots."""
+    out = _evaluate(settings, trained, load_labels(settings, labels_path), _Memory(), _quiet)
+    return _small(out)
+
+
+def _small(result: dict[str, Any]) -> dict[str, Any]:
+    """Drop the full per-row-derived reports before an XCom: headline metrics suffice."""
+    slim = {
+        **result,
+        "candidates": [{k: v for k, v in c.items() if k != "report"} for c in result["candidates"]],
+    }
+    if slim.get("champion"):
+        slim["champion"] = {k: v for k, v in slim["champion"].items() if k != "report"}
+    return slim
+
+
+def register_group(settings: Settings, evaluated: dict[str, Any]) -> dict[str, Any]:
+    """Register every candidate as a version of `sensorguard-<group>`, tagged with its evidence."""
+    from sensorguard.champion import METRIC_TAG_PREFIX, register_candidate
+    from sensorguard.training.tracking import mlflow_client
+
+    client = mlflow_client(settings)
+    group = evaluated["group"]
+    window = evaluated["window"]
+    feature_list = _feature_list(client, evaluated)
+    registered = []
+    for candidate in evaluated["candidates"]:
+        metrics = candidate.get("metrics") or {}
+        tags: dict[str, object] = {
+            "group": group,
+            "detector": candidate["detector"],
+            "validation_status": "pending" if metrics else "unvalidated",
+            "training_window": f"{window['start']}/{window['split']}",
+            "evaluation_window": f"{window['split']}/{window['end']}",
+            "feature_list": ",".join(feature_list),
+            "feature_count": len(feature_list),
+            "trigger_reason": evaluated["trigger_reason"],
+            "spec_hash": evaluated["spec_hash"],
+            "spec_version": evaluated["spec_version"],
+            "training_snapshot": evaluated["snapshot"]["path"],
+            "training_rows": evaluated["snapshot"]["rows"],
+            "source": evaluated["source"],
+        }
+        for key in HEADLINE_TAGS:
+            if metrics.get(key) is not None:
+                tags[METRIC_TAG_PREFIX + key] = metrics[key]
+        for kind, recall in (metrics.get("per_kind_recall") or {}).items():
+            tags[f"{METRIC_TAG_PREFIX}recall_{kind}"] = recall
+        version = register_candidate(
+            client, group, candidate["model_uri"], candidate["run_id"], tags
+        )
+        registered.append({**candidate, "version": version})
+    return {**evaluated, "candidates": registered}
+
+
+def _feature_list(client: MlflowClient, evaluated: dict[str, Any]) -> list[str]:
+    first = evaluated["candidates"][0]["run_id"] if evaluated["candidates"] else None
+    if first is None:
+        return []
+    data = client.download_artifacts(first, "features.json")
+    names: list[str] = json.loads(Path(data).read_text())["features"]
+    return names
+
+
+def promote_group(settings: Settings, registered: dict[str, Any]) -> dict[str, Any]:
+    """The quality gate: tag each version's validation status; move @champion if one wins."""
+    from sensorguard.champion import Candidate, champion_version, decide, promote, set_tags
+    from sensorguard.training.tracking import mlflow_client
+
+    client = mlflow_client(settings)
+    group = registered["group"]
+    spec = load_spec(settings, group)
+    base = {
+        "group": group,
+        "promoted": False,
+        "champion_version": None,
+        "previous_version": None,
+        "versions": [c["version"] for c in registered["candidates"]],
+    }
+    if not registered.get("labelled"):
+        current = champion_version(client, group)
+        return {
+            **base,
+            "champion_version": str(current.version) if current else None,
+            "reasons": ["no labelled evaluation data: nothing can be promoted"],
+        }
+    champion = registered.get("champion")
+    current = champion_version(client, group)
+    if (champion and current is None) or (
+        champion and current is not None and str(current.version) != champion["version"]
+    ):
+        raise ValidationFailed(
+            "champion",
+            None if current is None else str(current.version),
+            f"v{champion['version']} (the version re-scored at evaluation; re-run the evaluation)",
+        )
+    candidates = [
+        Candidate(c["version"], c["detector"], c["metrics"]) for c in registered["candidates"]
+    ]
+    decision = decide(
+        candidates,
+        (champion["version"], champion["metrics"]) if champion else None,
+        spec.gate,
+    )
+    for candidate in candidates:
+        problems = decision.failures.get(candidate.version, [])
+        status = "failed" if problems else "passed"
+        tags: dict[str, object] = {"validation_status": status}
+        if problems:
+            tags["validation_failures"] = "; ".join(problems)
+        if decision.best is not None and candidate.version == decision.best.version:
+            tags["gate"] = ("promoted: " if decision.promote else "not promoted: ") + "; ".join(
+                decision.reasons
+            )
+        if champion:
+            tags["compared_with_champion"] = champion["version"]
+        set_tags(client, group, candidate.version, tags)
+    previous = None
+    if decision.promote and decision.best is not None:
+        previous = promote(client, group, decision.best.version, reason="; ".join(decision.reasons))
+    now = champion_version(client, group)
+    return {
+        **base,
+        "promoted": decision.promote,
+        "best_version": decision.best.version if decision.best else None,
+        "best_detector": decision.best.detector if decision.best else None,
+        "metric": decision.metric,
+        "best_score": decision.best_score,
+        "champion_score_before": decision.champion_score,
+        "champion_version": str(now.version) if now else None,
+        "previous_version": previous,
+        "reasons": decision.reasons,
+    }
+
+
+def run_training(
+    settings: Settings,
+    *,
+    group: str | None = None,
+    end: datetime | None = None,
+    days: float | None = None,
+    source: Source = "store",
+    labels_path: str | Path | None = None,
+    labels: Sequence[LabelWindow] | None = None,
+    trigger_reason: str = "manual",
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """Train, evaluate, register and gate every group (or one) in this process."""
+    say = progress or _quiet
+    if labels is None:
+        labels = load_labels(settings, labels_path)
+    outcomes = []
+    for name in training_groups(settings, group):
+        memory = _Memory()
+        trained = _train(
+            settings,
+            name,
+            end=end,
+            days=days,
+            source=source,
+            trigger_reason=trigger_reason,
+            memory=memory,
+            progress=say,
+        )
+        evaluated = _evaluate(settings, trained, labels, memory, say)
+        say(f"{name}: registering {len(evaluated['candidates'])} candidates")
+        registered = register_group(settings, _small(evaluated))
+        decision = promote_group(settings, registered)
+        say(f"{name}: " + "; ".join(decision["reasons"]))
+        outcomes.append({"evaluated": evaluated, "registered": registered, "decision": decision})
+    return outcomes

@@ -1,0 +1,185 @@
+"""Labelled fault windows: from the simulator or a CSV, turned into row labels and events."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, model_validator
+
+from sensorguard.errors import ConfigError
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+    import pandas as pd
+
+    from sensorguard.evaluation import Event
+    from sensorguard.simulate import FaultLabel
+
+CSV_COLUMNS = ("sensor_id", "channel", "kind", "start", "end")
+DROPOUT = "dropout"
+
+
+class LabelWindow(BaseModel):
+    """A fault on one sensor over [start, end); channel is empty for dropout (missing readings)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sensor_id: str
+    channel: str | None = None
+    kind: str
+    start: AwareDatetime
+    end: AwareDatetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LabelWindow:
+        if self.end <= self.start:
+            raise ValueError(f"end must be after start {self.start.isoformat()}")
+        return self
+
+
+def from_simulation(labels: Iterable[FaultLabel]) -> list[LabelWindow]:
+    return [
+        LabelWindow(
+            sensor_id=lab.sensor_id,
+            channel=lab.channel,
+            kind=str(lab.kind),
+            start=lab.start,
+            end=lab.end,
+        )
+        for lab in labels
+    ]
+
+
+def read_labels_csv(path: Path) -> list[LabelWindow]:
+    """Rows `sensor_id, channel, kind, start, end` (ISO times with zone); errors name line and field."""
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise ConfigError(
+                    f"{path}: missing column {missing[0]!r} (expected: {', '.join(CSV_COLUMNS)})"
+                )
+            out = []
+            for line, row in enumerate(reader, start=2):
+                raw: dict[str, Any] = {c: row[c] for c in CSV_COLUMNS}
+                raw["channel"] = raw["channel"] or None
+                try:
+                    out.append(LabelWindow.model_validate(raw))
+                except ValidationError as err:
+                    item = err.errors(include_url=False)[0]
+                    field = ".".join(str(p) for p in item["loc"]) or "row"
+                    msg = str(item["msg"]).removeprefix("Value error, ")
+                    raise ConfigError(f"{path}:{line}: {field}: {msg}") from None
+            return out
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read labels ({err.strerror})") from None
+
+
+def write_labels_csv(labels: Iterable[LabelWindow], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CSV_COLUMNS)
+        for lab in labels:
+            writer.writerow(
+                [
+                    lab.sensor_id,
+                    lab.channel or "",
+                    lab.kind,
+                    lab.start.isoformat(),
+                    lab.end.isoformat(),
+                ]
+            )
+    return path
+
+
+def _ns(moment: datetime) -> int:
+    import pandas as pd
+
+    return int(pd.Timestamp(moment).value)
+
+
+def row_labels(
+    sensor_id: str, ts_ns: npt.NDArray[Any], labels: Sequence[LabelWindow]
+) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+    """(label 0/1, kind or "") per row of one sensor's time-ordered readings.
+
+    Rows inside [start, end) of a fault are positive. A dropout has no rows of its own: the
+    first reading after the gap, where the gap becomes visible, carries its label.
+    """
+    import numpy as np
+
+    label = np.zeros(len(ts_ns), dtype=np.int8)
+    kind = np.full(len(ts_ns), "", dtype=object)
+    for lab in labels:
+        if lab.sensor_id != sensor_id:
+            continue
+        lo, hi = _ns(lab.start), _ns(lab.end)
+        if lab.kind == DROPOUT:
+            first = int(np.searchsorted(ts_ns, hi, side="left"))
+            rows = slice(first, first + 1) if first < len(ts_ns) else slice(0, 0)
+        else:
+            rows = slice(
+                int(np.searchsorted(ts_ns, lo, side="left")),
+                int(np.searchsorted(ts_ns, hi, side="left")),
+            )
+        label[rows] = 1
+        kind[rows] = lab.kind
+    return label, kind
+
+
+def sensor_events(
+    sensor_id: str,
+    ts_ns: npt.NDArray[Any],
+    labels: Sequence[LabelWindow],
+    *,
+    grace_s: float = 0.0,
+) -> tuple[list[Event], int]:
+    """The observable events of one sensor within its rows' span, and how many were not.
+
+    An event ends at its last labelled row (the first reading after a dropout) plus `grace_s`.
+    A fault with no reading to show it (out-of-range values refused at ingest, or outside the
+    span of `ts_ns`) cannot be flagged by any model and is counted as unobservable.
+    """
+    import numpy as np
+
+    from sensorguard.evaluation import Event
+
+    events: list[Event] = []
+    unobservable = 0
+    grace = int(grace_s * 1e9)
+    for lab in labels:
+        if lab.sensor_id != sensor_id:
+            continue
+        lo, hi = _ns(lab.start), _ns(lab.end)
+        if lab.kind == DROPOUT:
+            first = int(np.searchsorted(ts_ns, hi, side="left"))
+            has_rows = 0 < first < len(ts_ns) and ts_ns[0] <= lo
+            last = int(ts_ns[first]) if has_rows else hi
+        else:
+            inside = ts_ns[(ts_ns >= lo) & (ts_ns < hi)]
+            has_rows = len(inside) > 0
+            last = int(inside[-1]) if has_rows else hi
+        if not has_rows:
+            if len(ts_ns) and lo < int(ts_ns[-1]) and hi > int(ts_ns[0]):
+                unobservable += 1
+            continue
+        events.append(Event(np.datetime64(lo, "ns"), np.datetime64(last + grace, "ns"), lab.kind))
+    return events, unobservable
+
+
+def labels_in_span(
+    labels: Sequence[LabelWindow], start: datetime, end: datetime
+) -> list[LabelWindow]:
+    return [lab for lab in labels if lab.end > start and lab.start < end]
+
+
+def labels_frame(labels: Sequence[LabelWindow]) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame([lab.model_dump() for lab in labels], columns=list(CSV_COLUMNS))
