@@ -234,6 +234,7 @@ def test_the_demo_runs_on_the_servers(
         days=0.25,
         fresh=True,
         services=servers,
+        train=False,  # the data path is under test here; training has its own tests
         console=console,
     )
     assert report.sent == report.accepted + report.rejected > 0
