@@ -66,7 +66,7 @@ mlflow-ui: setup ## MLflow UI on http://127.0.0.1:5000 (runs, metrics, registry,
 airflow-ui: setup ## Airflow (scheduler + UI) on http://127.0.0.1:8080 with the DAGs of dags/
 	AIRFLOW_HOME=$(SG_DATA)/airflow AIRFLOW__CORE__DAGS_FOLDER=$(abspath dags) \
 	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=8080 \
-	SENSORGUARD_DATA_DIR=$(SG_DATA) $(BIN)/airflow standalone
+	SENSORGUARD_DATA_DIR=$(SG_DATA) PATH=$(abspath $(BIN)):$$PATH airflow standalone
 
 bench: setup ## Run the benchmarks (results land in bench/results/, commit them)
 	$(BIN)/python bench/embedded.py
