@@ -145,6 +145,9 @@ def test_online_store_follows_settings(tmp_path: Path) -> None:
         "hosts": ["c1", "c2"],
         "port": 9043,
         "keyspace": "features",
+        "protocol_version": 5,
+        "read_concurrency": cassandra.cassandra_max_in_flight,
+        "write_concurrency": cassandra.cassandra_max_in_flight,
     }
     assert repo_config_dict(cassandra)["entity_key_serialization_version"] == 3
     from feast import RepoConfig

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
-from sensorguard.errors import UnsupportedURL
+from sensorguard.errors import ConfigError, UnsupportedURL
 
 if TYPE_CHECKING:
     from sensorguard.settings import Settings
+    from sensorguard.store.cassandra import CassandraURL
 
 PROJECT = "sensorguard"
 OFFLINE_STORE_TYPE = "sensorguard.featurestore.offline.AsofFileOfflineStore"
 # The Parquet tables the FileSources in features/ point at, relative to the repo path.
 WINDOW_STATS_TABLE = "data/sensor_window_stats.parquet"
 CHANNEL_STATE_TABLE = "data/sensor_channel_state.parquet"
+CASSANDRA_PROTOCOL_VERSION = 5
 
 
 def feast_dir(settings: Settings) -> Path:
@@ -30,6 +31,32 @@ def declarations_dir(settings: Settings) -> Path:
     return Path(__file__).resolve().parents[3] / "features"
 
 
+def cassandra_online_url(settings: Settings) -> CassandraURL | None:
+    """The parsed Cassandra online store URL, or None when the online store is not Cassandra."""
+    url = settings.feast_online_store_url
+    if not url.startswith("cassandra://"):
+        return None
+    from sensorguard.store.cassandra import CassandraURL
+
+    try:
+        parsed = CassandraURL.parse(url)
+    except ConfigError as err:
+        raise _bad_cassandra_url(url) from err
+    # Feast's Cassandra store takes one port for every host.
+    if len({port for _, port in parsed.contact_points}) != 1:
+        raise _bad_cassandra_url(url)
+    return parsed
+
+
+def _bad_cassandra_url(url: str) -> UnsupportedURL:
+    return UnsupportedURL(
+        "SENSORGUARD_FEAST_ONLINE_STORE_URL (cassandra://HOST[:PORT][,HOST...]/KEYSPACE, one "
+        "port for all hosts, a keyspace of letters, digits and '_')",
+        url,
+        ("cassandra", "sqlite"),
+    )
+
+
 def online_store(settings: Settings) -> dict[str, Any]:
     """SQLite under the data dir by default; Cassandra when SENSORGUARD_FEAST_ONLINE_STORE_URL says."""
     url = settings.feast_online_store_url
@@ -37,28 +64,28 @@ def online_store(settings: Settings) -> dict[str, Any]:
         return {"type": "sqlite", "path": str(feast_dir(settings) / "online.db")}
     if url.startswith("sqlite:///"):
         return {"type": "sqlite", "path": url.removeprefix("sqlite:///")}
-    if url.startswith("cassandra://"):
-        parts = urlsplit(url)
-        keyspace = parts.path.strip("/")
-        hosts, ports = [], set()
-        for item in parts.netloc.split(","):
-            host, _, port = item.partition(":")
-            hosts.append(host)
-            ports.add(int(port) if port else 9042)
-        if not keyspace or len(ports) != 1:
-            raise UnsupportedURL(
-                "SENSORGUARD_FEAST_ONLINE_STORE_URL (cassandra://HOST[:PORT][,HOST...]/KEYSPACE, "
-                "one port for all hosts)",
-                url,
-                ("cassandra", "sqlite"),
-            )
-        return {
-            "type": "cassandra",
-            "hosts": hosts,
-            "port": ports.pop(),
-            "keyspace": keyspace,
+    cassandra = cassandra_online_url(settings)
+    if cassandra is None:
+        raise UnsupportedURL("SENSORGUARD_FEAST_ONLINE_STORE_URL", url, ("sqlite", "cassandra"))
+    config: dict[str, Any] = {
+        "type": "cassandra",
+        "hosts": [host for host, _ in cassandra.contact_points],
+        "port": cassandra.contact_points[0][1],
+        "keyspace": cassandra.keyspace,
+        # As the time-series store: Cassandra 4.0+ speaks v5, and naming it spares the driver
+        # two failed handshakes (and their warnings) on every connect.
+        "protocol_version": CASSANDRA_PROTOCOL_VERSION,
+        "read_concurrency": settings.cassandra_max_in_flight,
+        "write_concurrency": settings.cassandra_max_in_flight,
+    }
+    if settings.cassandra_datacenter:
+        # The data centre the keyspace replicates in is the one to read and write in. Without
+        # it Feast leaves the driver to guess the local DC from whichever host answers first.
+        config["load_balancing"] = {
+            "load_balancing_policy": "TokenAwarePolicy(DCAwareRoundRobinPolicy)",
+            "local_dc": settings.cassandra_datacenter,
         }
-    raise UnsupportedURL("SENSORGUARD_FEAST_ONLINE_STORE_URL", url, ("sqlite", "cassandra"))
+    return config
 
 
 def repo_config_dict(settings: Settings) -> dict[str, Any]:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sensorguard.errors import ConfigError, NotFound
+from sensorguard.errors import BackendUnavailable, ConfigError, NotFound
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,6 +26,8 @@ EVENT_TIMESTAMP = "event_timestamp"
 WINDOW_STATS_FV = "sensor_window_stats_fv"
 CHANNEL_STATE_FV = "sensor_channel_state_fv"
 FEATURE_SERVICE = "detector_inputs_fs"
+
+log = logging.getLogger(__name__)
 
 
 def load_declarations(folder: Path) -> list[Any]:
@@ -60,8 +64,87 @@ def feature_store(settings: Settings) -> FeatureStore:
     return FeatureStore(repo_path=str(folder), config=config)
 
 
+@contextmanager
+def _opened(settings: Settings) -> Iterator[FeatureStore]:
+    """A FeatureStore for one operation; a Cassandra online store's connection ends with it.
+
+    Feast's Cassandra store opens a cluster connection per FeatureStore and never closes it.
+    Driver errors (server down, timeouts) become BackendUnavailable.
+    """
+    from sensorguard.featurestore.config import cassandra_online_url
+
+    store = feature_store(settings)
+    url = cassandra_online_url(settings)
+    if url is None:
+        yield store
+        return
+    from cassandra import DriverException
+    from cassandra.cluster import NoHostAvailable
+
+    online: Any = getattr(store._get_provider(), "online_store", None)
+    try:
+        yield store
+    except (DriverException, NoHostAvailable) as err:
+        raise BackendUnavailable(
+            f"Feast online store on Cassandra at {url.where} ({url.keyspace}): {err}"
+        ) from err
+    finally:
+        cluster = getattr(online, "_cluster", None)
+        if cluster is not None:
+            cluster.shutdown()
+
+
+def ensure_online_keyspace(settings: Settings) -> bool:
+    """Create the Cassandra online store's keyspace if missing; True if this call created it.
+
+    Feast creates its tables but expects the keyspace to exist. Replication follows the same
+    settings as the time-series store's keyspace.
+    """
+    from sensorguard.featurestore.config import cassandra_online_url
+
+    url = cassandra_online_url(settings)
+    if url is None:
+        return False
+    from cassandra import DriverException, RequestValidationException
+    from cassandra.cluster import NoHostAvailable
+    from cassandra.metadata import protect_name
+
+    from sensorguard.store.cassandra import CassandraStore, replication_clause
+
+    replication = replication_clause(settings)
+    # A connection without keyspace, configured (protocol, data centre, timeouts) and guarded
+    # like the store's own; none of the store's tables are created.
+    admin = CassandraStore(url, settings=settings)
+    try:
+        if url.keyspace in admin.session.cluster.metadata.keyspaces:
+            return False
+        # Feast quotes the keyspace in its statements, so the name is created exactly as given.
+        cql = (
+            f"CREATE KEYSPACE IF NOT EXISTS {protect_name(url.keyspace)} "
+            f"WITH replication = {replication}"
+        )
+        try:
+            admin.session.execute(cql)
+        except RequestValidationException as err:
+            raise ConfigError(
+                f"Cassandra at {url.where} refused keyspace {url.keyspace} with replication "
+                f"{replication} (SENSORGUARD_CASSANDRA_*): {err}"
+            ) from err
+        except (DriverException, NoHostAvailable) as err:
+            raise BackendUnavailable(
+                f"Cassandra at {url.where}: creating keyspace {url.keyspace} failed: {err}"
+            ) from err
+        log.info("created keyspace %s for the Feast online store", url.keyspace)
+        return True
+    finally:
+        admin.close()
+
+
 def apply(settings: Settings) -> dict[str, Any]:
-    """Register the declarations (feature columns inferred from the exported tables)."""
+    """Register the declarations (feature columns inferred from the exported tables).
+
+    A Cassandra online store's keyspace is created first if missing.
+    """
     from sensorguard.featurestore.config import (
         CHANNEL_STATE_TABLE,
         WINDOW_STATS_TABLE,
@@ -78,12 +161,14 @@ def apply(settings: Settings) -> dict[str, Any]:
             )
     objects = load_declarations(declarations_dir(settings))
     yaml_path = write_feature_store_yaml(settings)
-    store = feature_store(settings)
-    store.apply(objects)
+    ensure_online_keyspace(settings)
+    with _opened(settings) as store:
+        store.apply(objects)
+        views = store.list_feature_views()
     return {
         "objects": sorted(getattr(o, "name", "") for o in objects),
         "feature_store_yaml": str(yaml_path),
-        "features": {view.name: len(view.features) for view in store.list_feature_views()},
+        "features": {view.name: len(view.features) for view in views},
     }
 
 
@@ -92,14 +177,15 @@ def materialize(settings: Settings, start: datetime, end: datetime) -> dict[str,
     import contextlib
     import io
 
-    store = feature_store(settings)
-    # Feast prints a coloured progress report per view; the caller reports the outcome.
-    with contextlib.redirect_stdout(io.StringIO()):
-        store.materialize(start_date=start, end_date=end)
+    with _opened(settings) as store:
+        # Feast prints a coloured progress report per view; the caller reports the outcome.
+        with contextlib.redirect_stdout(io.StringIO()):
+            store.materialize(start_date=start, end_date=end)
+        views = store.list_feature_views()
     return {
         "start": start.isoformat(),
         "end": end.isoformat(),
-        "views": [v.name for v in store.list_feature_views()],
+        "views": [v.name for v in views],
     }
 
 
@@ -158,13 +244,13 @@ def online_features(
     settings: Settings, sensor_ids: Sequence[str], names: Sequence[str] | None = None
 ) -> pd.DataFrame:
     """The latest materialised features of sensors (all of the feature service by default)."""
-    store = feature_store(settings)
     rows = [{ENTITY_KEY: s} for s in sensor_ids]
-    if names is None:
-        response = store.get_online_features(
-            features=store.get_feature_service(FEATURE_SERVICE), entity_rows=rows
-        )
-    else:
-        response = store.get_online_features(features=_refs(store, names), entity_rows=rows)
-    frame: pd.DataFrame = response.to_df()
+    with _opened(settings) as store:
+        if names is None:
+            response = store.get_online_features(
+                features=store.get_feature_service(FEATURE_SERVICE), entity_rows=rows
+            )
+        else:
+            response = store.get_online_features(features=_refs(store, names), entity_rows=rows)
+        frame: pd.DataFrame = response.to_df()
     return frame
