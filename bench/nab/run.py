@@ -35,6 +35,9 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "ablation: refit every 100 rows": {"detector": "ecod", "refit_every": 100, "suppress": 0.5},
     "ablation: no suppression": {"detector": "ecod", "refit_every": 0, "suppress": 0.0},
     "ablation: iforest": {"detector": "iforest", "refit_every": 0, "suppress": 0.5},
+    # What `sensorguard backtest` does by default: a detector chosen per file on its probation
+    # period alone (synthetic faults injected there; no label used), as a user without tuning gets.
+    "backtest default: chosen per file": {"detector": "auto", "refit_every": 0, "suppress": 0.5},
 }
 PROFILE_LABELS = {
     "standard": "Standard",
@@ -55,7 +58,7 @@ def score_file(args: tuple[Path, str, dict[str, Any]]) -> tuple[str, np.ndarray,
     """One file's per-row NAB scores (suppressed unit scores) and the time it took."""
     import pandas as pd
 
-    from sensorguard.backtest import ScoringPlan, nab_spec, score_series
+    from sensorguard.backtest import ScoringPlan, nab_spec, score_series, select_detector
     from sensorguard.evaluation.nab import probation_length
     from sensorguard.transforms import compute_features
 
@@ -67,8 +70,11 @@ def score_file(args: tuple[Path, str, dict[str, Any]]) -> tuple[str, np.ndarray,
     # NAB scores rows in file order (a few files step back in time once): keep that order.
     features = compute_features(frame, spec, time_col="timestamp").to_numpy()
     probation = probation_length(len(frame))
+    detector = config["detector"]
+    if detector == "auto":
+        detector, _ = select_detector(frame, "timestamp", ["value"], probation, spec)
     plan = ScoringPlan(
-        detector=config["detector"],
+        detector=detector,
         spec=spec,
         refit_every=config["refit_every"],
         suppress=int(config["suppress"] * probation),
