@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import logging
 
+from sensorguard.errors import ConfigError
+
 
 def configure_logging(level: str = "INFO") -> None:
+    if level.upper() not in logging.getLevelNamesMapping():
+        raise ConfigError(f"log level must be one of DEBUG, INFO, WARNING, ERROR, got {level!r}")
     logging.basicConfig(
         level=level.upper(),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",

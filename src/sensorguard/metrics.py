@@ -25,6 +25,6 @@ WRITER_WRITTEN = Counter(
 WRITER_RETRIES = Counter(
     "sensorguard_writer_retries_total", "Store writes retried after a backend error"
 )
-WRITER_LAG = Gauge(
+WRITER_BATCH = Gauge(
     "sensorguard_writer_last_batch_size", "Records in the writer's last polled batch"
 )

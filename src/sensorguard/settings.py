@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sensorguard.errors import ConfigError
@@ -142,8 +142,20 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once on first use (never at import)."""
-    return Settings()
+    """The process-wide settings, read once on first use (never at import).
+
+    A bad value raises ConfigError naming the variable, the value and what was expected, so
+    every command reports it the same way instead of with a pydantic traceback.
+    """
+    try:
+        return Settings()
+    except ValidationError as err:
+        problems = []
+        for item in err.errors(include_url=False):
+            name = "SENSORGUARD_" + "_".join(str(p) for p in item["loc"]).upper()
+            expected = str(item["msg"]).removeprefix("Input should be ")
+            problems.append(f"{name} must be {expected}, got {item.get('input')!r}")
+        raise ConfigError("; ".join(problems)) from None
 
 
 def sqlite_path(url: str) -> Path:

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 from integration_support import Expected, Mosquitto, mqtt_send, read_topic, stored, ts_ms
 
-from sensorguard.demo import subfleet
 from sensorguard.ingest.http import create_app
 from sensorguard.ingest.mqtt import MqttBridge, publish_mqtt, sensor_topic
 from sensorguard.ingest.pipeline import IngestPipeline
@@ -118,7 +117,7 @@ def count(world: World) -> int:
 def test_a_fleet_over_mqtt_and_http_arrives_complete(world: World) -> None:
     sim, ids = world.sim, [s.sensor_id for s in world.sim.sensors]
     assert world.expected.refused, "the fleet must include rows that validation refuses"
-    over_mqtt, over_http = subfleet(sim, set(ids[:3])), subfleet(sim, set(ids[3:]))
+    over_mqtt, over_http = sim.subset(set(ids[:3])), sim.subset(set(ids[3:]))
     first = sim.sensors[0]
     topic = sensor_topic(first.site, first.sensor_id)
     stranger = {"sensor_id": ids[1], "ts": "2026-01-01T00:00:00Z", "channels": {"humidity": 40.0}}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from typing import Annotated
 
 import typer
 
@@ -32,6 +33,24 @@ def build_app() -> typer.Typer:
         pretty_exceptions_show_locals=False,
         add_completion=False,
     )
+
+    @app.callback()
+    def configure(
+        log_level: Annotated[
+            str,
+            typer.Option(
+                envvar="SENSORGUARD_LOG_LEVEL",
+                help="Log level of every command (DEBUG, INFO, WARNING, ERROR).",
+            ),
+        ] = "INFO",
+    ) -> None:
+        """SensorGuard: find anomalies in IoT sensor streams."""
+        from sensorguard.cli._common import cli_errors
+        from sensorguard.logs import configure_logging
+
+        with cli_errors():
+            configure_logging(log_level)
+
     for module_name, attr, group in _GROUPS:
         module = importlib.import_module(f"sensorguard.cli.{module_name}")
         obj = getattr(module, attr)

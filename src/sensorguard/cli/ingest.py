@@ -78,11 +78,9 @@ def mqtt(
     -m '{"sensor_id":"th-101","ts":"2026-01-01T00:00:00Z","channels":{"temperature":21.5}}'
     """
     from sensorguard.ingest.mqtt import MqttBridge
-    from sensorguard.logs import configure_logging
     from sensorguard.settings import get_settings
     from sensorguard.wiring import build_pipeline, open_configured_metadata, open_configured_stream
 
-    configure_logging()
     settings = get_settings()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

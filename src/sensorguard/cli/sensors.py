@@ -49,16 +49,10 @@ types_app = typer.Typer(
 
 def open_cli_store() -> MetadataStore:
     """The metadata store the settings name, with the built-in sensor types present."""
-    from pydantic import ValidationError
-
-    from sensorguard.metadata import open_metadata
     from sensorguard.settings import get_settings
+    from sensorguard.wiring import open_configured_metadata
 
-    try:
-        settings = get_settings()
-    except ValidationError as err:
-        raise ConfigError(f"invalid settings: {err}") from None
-    store = open_metadata(settings.metadata_url)
+    store = open_configured_metadata(get_settings())
     try:
         store.seed_builtin_types()
     except BaseException:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -40,8 +40,6 @@ def readings(
     limit: Annotated[int, typer.Option(help="Rows to print at most.")] = 20,
 ) -> None:
     """Print a sensor's recent readings."""
-    from datetime import UTC
-
     from sensorguard.schemas import utc_now
     from sensorguard.settings import get_settings
     from sensorguard.wiring import open_configured_store

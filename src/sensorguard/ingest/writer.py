@@ -53,7 +53,7 @@ def run_writer(
     try:
         while not stop.is_set():
             records = consumer.poll(batch_size, timeout_s=0.5)
-            metrics.WRITER_LAG.set(len(records))
+            metrics.WRITER_BATCH.set(len(records))
             if not records:
                 if until_idle_s is not None and time.monotonic() - idle_since >= until_idle_s:
                     break

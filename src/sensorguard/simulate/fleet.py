@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -173,6 +173,20 @@ class Simulation:
                 "channels": {c: v for c, v in zip(names, values, strict=True) if v == v},
                 "seq": seq,
             }
+
+    def subset(self, sensor_ids: set[str]) -> Simulation:
+        """The part of this simulation that these sensors produced."""
+        return replace(
+            self,
+            sensors=[s for s in self.sensors if s.sensor_id in sensor_ids],
+            readings=self.readings[self.readings["sensor_id"].isin(sensor_ids)],
+            labels=[lab for lab in self.labels if lab.sensor_id in sensor_ids],
+        )
+
+    def keys(self) -> set[tuple[str, datetime]]:
+        """Every reading's identity (sensor_id, ts), as the store keys it."""
+        ts = self.readings["ts"].dt.to_pydatetime()
+        return set(zip(self.readings["sensor_id"], ts, strict=True))
 
     def iter_readings(self) -> Iterator[Reading]:
         """The readings as models (out_of_range values included: ranges are ingest's check)."""
