@@ -11,6 +11,12 @@ from datetime import timedelta
 from feast import Entity, FeatureService, FeatureView, FileSource
 from feast.value_type import ValueType
 
+# The paths `sensorguard features export` writes to: one definition for both sides.
+from sensorguard.featurestore.config import CHANNEL_STATE_TABLE, WINDOW_STATS_TABLE
+
+# A day-old row says nothing about the sensor now: older rows are not served or joined.
+ROW_TTL = timedelta(days=1)
+
 # One device; every feature row belongs to one sensor at one reading time.
 sensor = Entity(
     name="sensor",
@@ -23,7 +29,7 @@ sensor = Entity(
 # a view can be materialised or dropped without touching the other.
 sensor_window_stats_source = FileSource(
     name="sensor_window_stats_source",
-    path="data/sensor_window_stats.parquet",
+    path=WINDOW_STATS_TABLE,
     timestamp_field="event_timestamp",
     description="Per-reading window features exported from the time-series store.",
 )
@@ -31,25 +37,26 @@ sensor_window_stats_source = FileSource(
 # Per-reading channel state (z-score, delta, flat run, staleness, gap, pair residuals).
 sensor_channel_state_source = FileSource(
     name="sensor_channel_state_source",
-    path="data/sensor_channel_state.parquet",
+    path=CHANNEL_STATE_TABLE,
     timestamp_field="event_timestamp",
     description="Per-reading point features exported from the time-series store.",
 )
 
-# A day-old row says nothing about the sensor now: older rows are not served or joined.
+# Online as well as offline: `sensorguard features online` answers from the same view.
 sensor_window_stats_fv = FeatureView(
     name="sensor_window_stats_fv",
     entities=[sensor],
-    ttl=timedelta(days=1),
+    ttl=ROW_TTL,
     source=sensor_window_stats_source,
     online=True,
     tags={"owner": "sensorguard", "kind": "window"},
 )
 
+# Same freshness and serving as the window view; only its table differs.
 sensor_channel_state_fv = FeatureView(
     name="sensor_channel_state_fv",
     entities=[sensor],
-    ttl=timedelta(days=1),
+    ttl=ROW_TTL,
     source=sensor_channel_state_source,
     online=True,
     tags={"owner": "sensorguard", "kind": "point"},

@@ -21,9 +21,12 @@ import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from sensorguard.evaluation.nab import CostMatrix, SweptFile
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -83,29 +86,39 @@ def score_file(args: tuple[Path, str, dict[str, Any]]) -> tuple[str, np.ndarray,
     return name, scored.alert_score, time.perf_counter() - started
 
 
-def evaluate(root: Path, scores: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Optimised threshold, raw and normalised score per profile, as NAB's optimiser/normaliser."""
+def sweep_corpus(
+    root: Path, names: list[str]
+) -> tuple[dict[str, SweptFile], dict[str, CostMatrix], int]:
+    """Each file placed against its windows (read once for every config), the profiles, and the
+    corpus' window count (the perfect detector's)."""
     import pandas as pd
 
     from sensorguard.evaluation import nab
 
     windows = nab.load_windows(root / "labels" / "combined_windows.json")
+    swept: dict[str, SweptFile] = {}
+    for name in names:
+        ts = pd.read_csv(root / "data" / name, usecols=["timestamp"])["timestamp"]
+        swept[name] = nab.sweep_file(ts.to_numpy("datetime64[ns]"), windows[name], name=name)
     profiles = nab.load_profiles(root / "config" / "profiles.json")
-    swept = {
-        name: nab.sweep_file(
-            pd.read_csv(root / "data" / name)["timestamp"].to_numpy("datetime64[ns]"),
-            windows[name],
-            name=name,
-        )
-        for name in scores
-    }
+    return swept, profiles, sum(len(windows[name]) for name in names)
+
+
+def evaluate(
+    swept: dict[str, SweptFile],
+    profiles: dict[str, CostMatrix],
+    n_windows: int,
+    scores: dict[str, np.ndarray],
+) -> dict[str, Any]:
+    """Optimised threshold, raw and normalised score per profile, as NAB's optimiser/normaliser."""
+    from sensorguard.evaluation import nab
+
     files = [(swept[name], scores[name]) for name in scores]
-    n_windows = sum(len(windows[name]) for name in scores)
     out: dict[str, Any] = {}
     for profile_name, profile in profiles.items():
         threshold, raw = nab.optimize_threshold(files, profile)
         total, per_file = nab.score_corpus(files, threshold, profile)
-        null = nab.null_score(swept.values(), profile)
+        null = nab.null_score((swept[name] for name in scores), profile)
         out[profile_name] = {
             "score": nab.normalized_score(raw, null, nab.perfect_score(n_windows, profile)),
             "raw": raw,
@@ -193,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         names = names[: args.limit]
     results: dict[str, Any] = {}
     started = time.perf_counter()
+    swept, profiles, n_windows = sweep_corpus(root, names)
     rows = 0
     for label in args.config or list(CONFIGS):
         config = CONFIGS[label]
@@ -211,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, file_scores, _ in done:
             scores[name] = file_scores
         rows = sum(len(s) for s in scores.values())
-        results[label] = evaluate(root, scores)
+        results[label] = evaluate(swept, profiles, n_windows, scores)
         summary = ", ".join(
             f"{PROFILE_LABELS[p]} {fmt(results[label][p]['score'])}" for p in PROFILE_LABELS
         )

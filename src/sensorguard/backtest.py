@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from sensorguard.detectors.stats import robust_location_scale
 from sensorguard.errors import ValidationFailed
 from sensorguard.transforms.spec import FeatureSpec
 
@@ -52,6 +53,14 @@ def unit_score(relative: F) -> F:
 def unit_level(relative_level: float) -> float:
     """The unit score of a relative level (flag thresholds are given in relative units)."""
     return 1.0 - math.exp(-max(relative_level, 0.0))
+
+
+def relative_to_training(train_scores: F, raw: F) -> F:
+    """``(raw - median) / (q - median)`` of a model's training scores (see the module docstring)."""
+    median = float(np.median(train_scores))
+    spread = float(np.percentile(train_scores, REFERENCE_QUANTILE)) - median
+    spread = spread if spread > 0 else max(abs(median), 1.0) * 1e-9
+    return np.nan_to_num((raw - median) / spread, nan=0.0, posinf=1e6, neginf=0.0)
 
 
 def suppress_repeats(scores: F, rows: int) -> F:
@@ -149,15 +158,9 @@ def score_series(
         model = make_detector(plan.detector, max_train_rows=plan.max_fit_rows, **plan.params)
         model.fit(features[:fit_end][learnable[:fit_end]])
         fits += 1
-        train_scores = model.decision_scores_
-        median = float(np.median(train_scores))
-        spread = float(np.percentile(train_scores, REFERENCE_QUANTILE)) - median
-        spread = spread if spread > 0 else max(abs(median), 1.0) * 1e-9
         block = slice(block_start, block_end)
         raw[block] = model.decision_function(features[block])
-        relative[block] = np.nan_to_num(
-            (raw[block] - median) / spread, nan=0.0, posinf=1e6, neginf=0.0
-        )
+        relative[block] = relative_to_training(model.decision_scores_, raw[block])
         if block_start >= train_rows:
             learnable[block] = relative[block] < plan.flag_level
         if progress is not None and plan.refit_every > 0 and fits % 20 == 0:
@@ -189,11 +192,9 @@ def inject_faults(
     """
     out = values.copy()
     injected = np.zeros(len(values), dtype=bool)
-    finite = values[np.isfinite(values)]
-    if len(finite) < 2:
+    if np.isfinite(values).sum() < 2:
         return out, injected
-    q1, q3 = np.percentile(finite, [25, 75])
-    sigma = float(q3 - q1) / 1.349 or float(np.std(finite)) or 1.0
+    _, sigma = robust_location_scale(values)
     for i, row in enumerate(rows):
         kind = i % 5
         length = 1 if kind == 0 else 10
@@ -228,8 +229,8 @@ def select_detector(
     The prefix is split 60/40 and faults go into the last 40 %; features are computed on the
     faulted series (windows see the faults as they would live). Each candidate is fitted on the
     first 60 % and judged the way the pipeline uses it: the share of injected faults that reach
-    the flag level, minus ten times the share of clean rows that do (a false alarm per 100 rows
-    costs as much as missing a tenth of the faults). No label of the file is used.
+    the flag level, minus ``FALSE_ALARM_WEIGHT`` times the share of clean rows that do. No label
+    of the file is used.
     """
     from sensorguard.detectors import make_detector
     from sensorguard.transforms import compute_features
@@ -253,9 +254,7 @@ def select_detector(
     quality: dict[str, float] = {}
     for name in candidates:
         model = make_detector(name, max_train_rows=MAX_FIT_ROWS).fit(features[:fit_n])
-        median = float(np.median(model.decision_scores_))
-        spread = float(np.percentile(model.decision_scores_, REFERENCE_QUANTILE)) - median
-        relative = (model.decision_function(features) - median) / (spread if spread > 0 else 1e-9)
+        relative = relative_to_training(model.decision_scores_, model.decision_function(features))
         flagged = relative >= DEFAULT_FLAG_LEVEL
         caught = np.mean([flagged[rows].any() for rows in episodes]) if episodes else 0.0
         false_rate = float(flagged[clean].mean()) if clean.any() else 0.0
@@ -264,7 +263,7 @@ def select_detector(
     # faults are a noisy proxy: on NAB, switching on any edge scored 54.0 against 61.7 for
     # always-ECOD; with the margin, 55.8 (bench/nab/results.md).
     default = candidates[0]
-    best = max(candidates, key=lambda name: (quality[name], -list(candidates).index(name)))
+    best = max(candidates, key=quality.__getitem__)  # ties: the earlier candidate
     if quality[best] - quality[default] < SWITCH_MARGIN:
         best = default
     return best, quality
@@ -368,6 +367,7 @@ def run_backtest(
 ) -> BacktestResult:
     """Backtest one CSV and write predictions.csv, metrics.json and backtest.png into ``output``."""
     from sensorguard.detectors.registry import entry
+    from sensorguard.evaluation.metrics import label_kinds
     from sensorguard.transforms import compute_features
 
     say = progress or (lambda _msg: None)
@@ -394,7 +394,8 @@ def run_backtest(
         + (f", refitting every {refit} rows" if refit else "")
     )
     scored = score_series(features, n_train, plan, progress=say)
-    metrics = evaluate_backtest(frame, time_col, label_col, n_train, scored)
+    kinds = None if label_col is None else label_kinds(frame[label_col].tolist())
+    metrics = evaluate_backtest(frame[time_col], kinds, n_train, scored)
     metrics["detector"] = {
         "name": plan.detector,
         "selection_quality": choice or None,
@@ -406,11 +407,11 @@ def run_backtest(
     }
     metrics["features"] = spec.model_dump(mode="json")
     output.mkdir(parents=True, exist_ok=True)
-    write_predictions(output / "predictions.csv", frame, time_col, label_col, n_train, scored)
+    write_predictions(output / "predictions.csv", frame[time_col], kinds, n_train, scored)
     (output / "metrics.json").write_text(
         json.dumps(metrics, indent=2, default=_json_default) + "\n"
     )
-    plot_backtest(output / "backtest.png", frame, time_col, channels, label_col, n_train, scored)
+    plot_backtest(output / "backtest.png", frame, time_col, channels, kinds, n_train, scored)
     say(f"wrote {output / 'predictions.csv'}, metrics.json, backtest.png")
     return BacktestResult(output=output, detector=plan.detector, metrics=metrics)
 
@@ -421,37 +422,29 @@ def _json_default(value: object) -> object:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def _labels(
-    frame: pd.DataFrame, label_col: str | None
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.object_]]:
-    from sensorguard.evaluation.metrics import label_kinds
-
-    if label_col is None:
-        return np.zeros(len(frame), dtype=np.int64), np.full(len(frame), "", dtype=object)
-    kinds = label_kinds(frame[label_col].tolist())
-    return (kinds != "").astype(np.int64), kinds
+Kinds = npt.NDArray[np.object_]  # each row's fault kind, "" when normal (label_kinds)
 
 
 def evaluate_backtest(
-    frame: pd.DataFrame, time_col: str, label_col: str | None, n_train: int, scored: ScoredSeries
+    times: pd.Series, kinds: Kinds | None, n_train: int, scored: ScoredSeries
 ) -> dict[str, Any]:
     """Point, event and NAB metrics over the scored (post-training) rows."""
     from sensorguard.evaluation import nab
     from sensorguard.evaluation.metrics import event_metrics, events_from_labels, point_metrics
 
-    ts = frame[time_col].to_numpy(dtype="datetime64[ns]")
-    binary, kinds = _labels(frame, label_col)
+    ts = times.to_numpy(dtype="datetime64[ns]")
     test = slice(n_train, None)
     out: dict[str, Any] = {
-        "rows": len(frame),
+        "rows": len(ts),
         "train_rows": n_train,
-        "test_rows": len(frame) - n_train,
-        "labelled": label_col is not None,
+        "test_rows": len(ts) - n_train,
+        "labelled": kinds is not None,
     }
     out["flagged_rows"] = int(scored.flags[test].sum())
     out["alerts"] = int(scored.alerts[test].sum())
-    if label_col is None:
+    if kinds is None:
         return out
+    binary = (kinds != "").astype(np.int64)
     out["point"] = point_metrics(binary[test], scored.flags[test], scored.score[test])
     events = events_from_labels(ts[test], kinds[test])
     out["events"] = event_metrics(ts[test], scored.flags[test], events)
@@ -462,26 +455,20 @@ def evaluate_backtest(
 
 
 def write_predictions(
-    path: Path,
-    frame: pd.DataFrame,
-    time_col: str,
-    label_col: str | None,
-    n_train: int,
-    scored: ScoredSeries,
+    path: Path, times: pd.Series, kinds: Kinds | None, n_train: int, scored: ScoredSeries
 ) -> None:
     import pandas as pd
 
-    binary, _ = _labels(frame, label_col)
     out = pd.DataFrame(
         {
-            time_col: frame[time_col],
+            times.name: times,
             "score": np.round(scored.score, 6),
             "flag": scored.flags,
             "alert": scored.alerts,
-            "label": binary
-            if label_col is not None
-            else pd.array([pd.NA] * len(frame), dtype="Int64"),
-            "train": (np.arange(len(frame)) < n_train).astype(np.int64),
+            "label": (kinds != "").astype(np.int64)
+            if kinds is not None
+            else pd.array([pd.NA] * len(times), dtype="Int64"),
+            "train": (np.arange(len(times)) < n_train).astype(np.int64),
         }
     )
     out.to_csv(path, index=False)
@@ -492,26 +479,22 @@ def plot_backtest(
     frame: pd.DataFrame,
     time_col: str,
     channels: Sequence[str],
-    label_col: str | None,
+    kinds: Kinds | None,
     n_train: int,
     scored: ScoredSeries,
 ) -> None:
     """Channels (top) and score (bottom) over time; labels shaded, flags and alerts marked."""
     import matplotlib
 
+    from sensorguard.evaluation.metrics import runs
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ts = (
-        frame[time_col].dt.tz_localize(None)
-        if frame[time_col].dt.tz is not None
-        else frame[time_col]
-    )
-    binary, _ = _labels(frame, label_col)
+    ts = frame[time_col].dt.tz_localize(None)  # load_series made it UTC
     shown = list(channels)[:3]
     fig, axes = plt.subplots(len(shown) + 1, 1, figsize=(12, 2.2 * (len(shown) + 1)), sharex=True)
-    edges = np.diff(np.concatenate([[0], binary, [0]]))
-    spans = list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1, strict=True))
+    spans = [] if kinds is None else list(zip(*runs(kinds != ""), strict=True))
     flagged = scored.flags.astype(bool)
     for ax, channel in zip(axes[:-1], shown, strict=True):
         ax.plot(ts, frame[channel], lw=0.7, color="tab:blue")

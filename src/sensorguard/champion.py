@@ -17,7 +17,7 @@ from sensorguard.specs import registered_model_name
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
-    from mlflow.entities.model_registry import ModelVersion
+    from mlflow.entities.model_registry import ModelVersion, RegisteredModel
     from mlflow.pyfunc import PyFuncModel
 
     from sensorguard.settings import Settings
@@ -40,6 +40,17 @@ def champion_uri(group: str) -> str:
 def _missing(err: Exception) -> bool:
     code = getattr(err, "error_code", "")
     return code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND") or "not found" in str(err).lower()
+
+
+def _registered_model(client: MlflowClient, group: str) -> RegisteredModel | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_registered_model(registered_model_name(group))
+    except MlflowException as err:
+        if _missing(err):
+            return None
+        raise
 
 
 def version_by_alias(client: MlflowClient, group: str, alias: str) -> ModelVersion | None:
@@ -72,14 +83,8 @@ def register_candidate(
     description: str = "",
 ) -> str:
     """Register a logged candidate as a new version of `sensorguard-<group>`; its version."""
-    from mlflow.exceptions import MlflowException
-
     name = registered_model_name(group)
-    try:
-        client.get_registered_model(name)
-    except MlflowException as err:
-        if not _missing(err):
-            raise
+    if _registered_model(client, group) is None:
         client.create_registered_model(
             name,
             tags={"sensorguard.group": group},
@@ -128,7 +133,7 @@ class GateDecision:
     def best_score(self) -> float | None:
         from sensorguard.training.evaluate import metric_value
 
-        return metric_value(dict(self.best.report), self.metric) if self.best else None
+        return metric_value(self.best.report, self.metric) if self.best else None
 
 
 def floor_failures(report: Mapping[str, Any], policy: GatePolicy) -> list[str]:
@@ -141,7 +146,7 @@ def floor_failures(report: Mapping[str, Any], policy: GatePolicy) -> list[str]:
         ("pr_auc", policy.min_pr_auc),
         ("event_recall", policy.min_event_recall),
     ):
-        value = metric_value(dict(report), metric)
+        value = metric_value(report, metric)
         if value < floor:
             failures.append(f"{metric} {value:.3f} < {floor:g}")
     ceiling = policy.max_false_alarms_per_sensor_day
@@ -155,8 +160,11 @@ def rank_key(report: Mapping[str, Any], metric: str) -> tuple[float, float, floa
     """Gate metric first; PR-AUC then F1 break ties."""
     from sensorguard.training.evaluate import metric_value
 
-    data = dict(report)
-    return (metric_value(data, metric), metric_value(data, "pr_auc"), metric_value(data, "f1"))
+    return (
+        metric_value(report, metric),
+        metric_value(report, "pr_auc"),
+        metric_value(report, "f1"),
+    )
 
 
 def decide(
@@ -172,67 +180,61 @@ def decide(
     from sensorguard.training.evaluate import metric_value
 
     failures = {c.version: floor_failures(c.report, policy) for c in candidates}
+    champ_version = None if champion is None else champion[0]
+    champ_score = None if champion is None else metric_value(champion[1], policy.metric)
+
+    def decision(promote: bool, best: Candidate | None, *reasons: str) -> GateDecision:
+        return GateDecision(
+            promote, best, champ_version, champ_score, policy.metric, list(reasons), failures
+        )
+
     passing = [c for c in candidates if not failures[c.version]]
-    champ_version, champ_score = (None, None)
-    if champion is not None:
-        champ_version = champion[0]
-        champ_score = metric_value(dict(champion[1]), policy.metric)
     if not passing:
         best = max(candidates, key=lambda c: rank_key(c.report, policy.metric), default=None)
-        reasons = ["no candidate passes the spec's minimums"]
-        if best is not None:
-            reasons.append(
-                f"best v{best.version} ({best.detector}): " + "; ".join(failures[best.version])
-            )
-        return GateDecision(
-            False, best, champ_version, champ_score, policy.metric, reasons, failures
-        )
+        reason = "no candidate passes the spec's minimums"
+        if best is None:
+            return decision(False, None, reason)
+        why = "; ".join(failures[best.version])
+        return decision(False, best, reason, f"best v{best.version} ({best.detector}): {why}")
     best = max(passing, key=lambda c: rank_key(c.report, policy.metric))
-    score = metric_value(dict(best.report), policy.metric)
-    if champion is None:
-        reason = f"no current champion; v{best.version} passes the minimums"
-        return GateDecision(True, best, None, None, policy.metric, [reason], failures)
-    if best.version == champ_version or champ_score is None:
-        return GateDecision(
-            False, best, champ_version, champ_score, policy.metric, ["already champion"], failures
-        )
+    if champion is None or champ_score is None:
+        return decision(True, best, f"no current champion; v{best.version} passes the minimums")
+    if best.version == champ_version:
+        return decision(False, best, "already champion")
+    score = metric_value(best.report, policy.metric)
     needed = champ_score + policy.min_improvement
     if score > needed:
-        reason = (
+        return decision(
+            True,
+            best,
             f"v{best.version} {policy.metric} {score:.3f} beats champion v{champ_version} "
-            f"{champ_score:.3f} on the same evaluation rows"
-        )
-        return GateDecision(
-            True, best, champ_version, champ_score, policy.metric, [reason], failures
+            f"{champ_score:.3f} on the same evaluation rows",
         )
     ours, theirs = rank_key(best.report, policy.metric), rank_key(champion[1], policy.metric)
-    if score == needed and policy.min_improvement == 0 and ours > theirs:
-        reason = (
+    tie = score == needed and policy.min_improvement == 0
+    versus = f"pr_auc {ours[1]:.3f} vs {theirs[1]:.3f}, f1 {ours[2]:.3f} vs {theirs[2]:.3f}"
+    if tie and ours > theirs:
+        return decision(
+            True,
+            best,
             f"v{best.version} ties champion v{champ_version} on {policy.metric} ({score:.3f}) and "
-            f"wins the tie-break (pr_auc {ours[1]:.3f} vs {theirs[1]:.3f}, f1 {ours[2]:.3f} vs "
-            f"{theirs[2]:.3f}) on the same evaluation rows"
-        )
-        return GateDecision(
-            True, best, champ_version, champ_score, policy.metric, [reason], failures
+            f"wins the tie-break ({versus}) on the same evaluation rows",
         )
     reason = (
         f"v{best.version} {policy.metric} {score:.3f} does not beat champion v{champ_version} "
         f"{champ_score:.3f} (+{policy.min_improvement:g} required) on the same evaluation rows"
     )
-    if score == needed and policy.min_improvement == 0:
-        reason += (
-            f"; tie-break lost (pr_auc {ours[1]:.3f} vs {theirs[1]:.3f}, "
-            f"f1 {ours[2]:.3f} vs {theirs[2]:.3f})"
-        )
-    return GateDecision(False, best, champ_version, champ_score, policy.metric, [reason], failures)
+    if tie:
+        reason += f"; tie-break lost ({versus})"
+    return decision(False, best, reason)
 
 
 def promote(client: MlflowClient, group: str, version: str, *, reason: str) -> str | None:
     """Point @champion at `version`; the former champion keeps @previous. Returns the former."""
     from sensorguard.schemas import utc_now
 
+    require_version(client, group, version)
     name = registered_model_name(group)
-    client.get_model_version(name, version)  # raises if the version does not exist
     current = champion_version(client, group)
     if current is not None and str(current.version) == str(version):
         return None
@@ -309,6 +311,9 @@ def version_rows(
 ) -> list[dict[str, Any]]:
     """One row per version (newest first): aliases, detector, status, key metrics, trigger."""
     name = registered_model_name(group)
+    model = _registered_model(client, group)
+    if model is None:
+        raise NotFound("registered model", name)
     found = list(client.search_model_versions(f"name='{name}'"))
     if versions:
         wanted = {str(v) for v in versions}
@@ -318,7 +323,7 @@ def version_rows(
         found = [v for v in found if str(v.version) in wanted]
     # Search results carry no aliases; the registered model maps alias -> version.
     aliases: dict[str, list[str]] = {}
-    for alias, version in (client.get_registered_model(name).aliases or {}).items():
+    for alias, version in (model.aliases or {}).items():
         aliases.setdefault(str(version), []).append(alias)
     rows = []
     for mv in sorted(found, key=lambda v: int(v.version), reverse=True):
@@ -334,7 +339,7 @@ def version_rows(
                 "trigger_reason": tags.get("trigger_reason", ""),
                 "training_window": tags.get("training_window", ""),
                 "spec_hash": tags.get("spec_hash", ""),
-                "run_id": mv.run_id or tags.get("run_id", ""),
+                "run_id": mv.run_id or "",
             }
         )
     return rows

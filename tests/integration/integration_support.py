@@ -24,6 +24,7 @@ from sensorguard.ingest.mqtt import MqttURL
 from sensorguard.schemas import BUILTIN_SENSOR_TYPES, SensorType
 from sensorguard.simulate import Simulation
 from sensorguard.store import TimeSeriesStore
+from sensorguard.store.sqlite import to_ms
 from sensorguard.stream import SENSOR_DATA, Record, Stream
 from sensorguard.stream.codec import decode_reading
 
@@ -90,8 +91,7 @@ def wait_for_port(name: str, port: int, timeout_s: float) -> None:
 
 
 def ts_ms(ts: datetime | str) -> int:
-    when = datetime.fromisoformat(ts) if isinstance(ts, str) else ts
-    return round(when.timestamp() * 1000)
+    return to_ms(datetime.fromisoformat(ts) if isinstance(ts, str) else ts)
 
 
 def fingerprint(rows: Iterable[tuple[int, dict[str, float], int | None]]) -> tuple[int, str]:

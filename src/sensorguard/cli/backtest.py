@@ -19,6 +19,8 @@ def _windows(text: str) -> list[int]:
         ) from None
     if not windows or any(w < 2 for w in windows):
         raise typer.BadParameter(f"every window must be an integer >= 2, got {text!r}")
+    if len(set(windows)) != len(windows):
+        raise typer.BadParameter(f"windows must be distinct, got {text!r}")
     return windows
 
 

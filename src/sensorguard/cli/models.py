@@ -89,19 +89,17 @@ def compare(
     as_json: JsonFlag = False,
 ) -> None:
     """Versions side by side; metrics are each version's own evaluation at registration."""
-    from sensorguard.champion import CHAMPION, PREVIOUS, version_by_alias, version_rows
+    from sensorguard.champion import CHAMPION, PREVIOUS, version_rows
 
     with cli_errors():
-        client = _client()
-        chosen = list(versions or [])
-        if not chosen:
-            for alias in (CHAMPION, PREVIOUS):
-                found = version_by_alias(client, group, alias)
-                if found is not None:
-                    chosen.append(str(found.version))
-            newest = version_rows(client, group)[:1]
-            chosen.extend(r["version"] for r in newest if r["version"] not in chosen)
-        rows = version_rows(client, group, chosen) if chosen else []
+        rows = version_rows(_client(), group, versions or None)
+    if not versions:
+        # Rows come newest first and name their aliases.
+        rows = [
+            row
+            for i, row in enumerate(rows)
+            if i == 0 or {CHAMPION, PREVIOUS} & set(row["aliases"].split(","))
+        ]
     if as_json:
         print_json(rows)
     else:
@@ -114,12 +112,10 @@ def promote(
     version: Annotated[str, typer.Argument(help="Version to make @champion.")],
 ) -> None:
     """Make a version @champion by hand (skips the gate); the former champion becomes @previous."""
-    from sensorguard.champion import force_promote, require_version
+    from sensorguard.champion import force_promote
 
     with cli_errors():
-        client = _client()
-        require_version(client, group, version)
-        former = force_promote(client, group, version)
+        former = force_promote(_client(), group, version)
     kept = f"; v{former} is @previous" if former else ""
     typer.echo(f"sensorguard-{group}: v{version} is @champion{kept}")
 

@@ -5,8 +5,9 @@ Importing this package is cheap; PyOD/scikit-learn load when a detector is built
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from sensorguard._lazy import lazy_exports
 from sensorguard.detectors.registry import (
     REGISTRY,
     DetectorEntry,
@@ -17,7 +18,7 @@ from sensorguard.detectors.registry import (
 )
 
 if TYPE_CHECKING:
-    from sensorguard.detectors.pipeline import Detector
+    from sensorguard.detectors.pipeline import Detector, make_detector
 
 __all__ = [
     "REGISTRY",
@@ -30,17 +31,5 @@ __all__ = [
     "make_estimator",
 ]
 
-
-def make_detector(name: str, **kwargs: Any) -> Detector:
-    """See :func:`sensorguard.detectors.pipeline.make_detector` (imported lazily: pyod is heavy)."""
-    from sensorguard.detectors.pipeline import make_detector as _make
-
-    return _make(name, **kwargs)
-
-
-def __getattr__(attr: str) -> Any:
-    if attr == "Detector":
-        from sensorguard.detectors.pipeline import Detector
-
-        return Detector
-    raise AttributeError(attr)
+# The pipeline module needs numpy: resolved on first use, so the registry stays import-cheap.
+__getattr__ = lazy_exports(__name__, {"Detector": "pipeline", "make_detector": "pipeline"})

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from sensorguard.detectors.ensemble import robust_location_scale, thin_evenly
 from sensorguard.detectors.registry import entry, make_estimator
+from sensorguard.detectors.stats import robust_columns, thin_evenly
 from sensorguard.errors import SensorGuardError, ValidationFailed
 
 F = npt.NDArray[np.float64]
@@ -80,9 +80,7 @@ class Detector:
         if len(matrix) < 2:
             raise ValidationFailed("training rows", len(matrix), "at least 2")
         if self.scale:
-            pairs = [robust_location_scale(matrix[:, j]) for j in range(matrix.shape[1])]
-            self.center_ = np.array([c for c, _ in pairs])
-            self.scale_ = np.array([s for _, s in pairs])
+            self.center_, self.scale_ = robust_columns(matrix)
         else:
             self.center_ = np.zeros(matrix.shape[1])
             self.scale_ = np.ones(matrix.shape[1])

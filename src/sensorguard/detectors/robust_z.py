@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 from pyod.models.base import BaseDetector
 
-from sensorguard.detectors.ensemble import robust_location_scale
+from sensorguard.detectors.stats import robust_columns
 
 F = npt.NDArray[np.float64]
 
@@ -28,9 +28,7 @@ class RobustZ(BaseDetector):  # type: ignore[misc]
     def fit(self, X: F, y: Any = None) -> RobustZ:
         X = np.asarray(X, dtype=np.float64)
         self._set_n_classes(y)
-        pairs = [robust_location_scale(X[:, j]) for j in range(X.shape[1])]
-        self.center_ = np.array([c for c, _ in pairs])
-        self.scale_ = np.array([s for _, s in pairs])
+        self.center_, self.scale_ = robust_columns(X)
         self.decision_scores_ = self.decision_function(X)
         self._process_decision_scores()
         return self

@@ -3,7 +3,7 @@ detect and false alarms per sensor-day."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +49,13 @@ def label_kinds(labels: Sequence[Any] | npt.ArrayLike) -> npt.NDArray[np.object_
     return out
 
 
+def runs(mask: npt.ArrayLike) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """First and last row of every run of consecutive true values."""
+    flag = np.asarray(mask).astype(bool)
+    edges = np.diff(np.concatenate([[0], flag.astype(np.int8), [0]]))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+
+
 def events_from_labels(
     timestamps: npt.ArrayLike, labels: Sequence[Any] | npt.ArrayLike
 ) -> list[Event]:
@@ -57,16 +64,15 @@ def events_from_labels(
     kinds = label_kinds(labels)
     if len(ts) != len(kinds):
         raise ValidationFailed("labels", len(kinds), f"one per timestamp ({len(ts)})")
-    events: list[Event] = []
-    start: int | None = None
-    for i in range(len(kinds) + 1):
-        kind = kinds[i] if i < len(kinds) else ""
-        if start is not None and kind != kinds[start]:
-            events.append(Event(ts[start], ts[i - 1], str(kinds[start])))
-            start = None
-        if start is None and kind:
-            start = i
-    return events
+    if not len(kinds):
+        return []
+    starts = np.flatnonzero(np.concatenate([[True], kinds[1:] != kinds[:-1]]))
+    ends = np.append(starts[1:] - 1, len(kinds) - 1)
+    return [
+        Event(ts[start], ts[end], str(kinds[start]))
+        for start, end in zip(starts, ends, strict=True)
+        if kinds[start]
+    ]
 
 
 def point_metrics(
@@ -91,11 +97,8 @@ def point_metrics(
     }
 
 
-def _runs(mask: npt.NDArray[np.bool_]) -> int:
-    """Number of contiguous runs of True."""
-    if not len(mask):
-        return 0
-    return int(mask[0]) + int(np.count_nonzero(mask[1:] & ~mask[:-1]))
+def _ns(moment: np.datetime64) -> int:
+    return int(np.array([moment], dtype="datetime64[ns]").astype(np.int64)[0])
 
 
 def event_metrics(
@@ -112,48 +115,100 @@ def event_metrics(
     tolerance). Flags outside every widened event are false alarms, a run of consecutive
     flagged rows counting once; they are divided by the span of ``timestamps`` in days.
     """
+    ts, flagged = _timeline(timestamps, flags)
+    return _event_summary(*_event_tally(ts, flagged, events, tolerance_s))
+
+
+def event_metrics_by_sensor(
+    sensor_ids: npt.ArrayLike,
+    timestamps: npt.ArrayLike,
+    flags: npt.ArrayLike,
+    events: Mapping[str, Sequence[Event]],
+    *,
+    tolerance_s: float = 0.0,
+) -> dict[str, Any]:
+    """:func:`event_metrics` over several sensors' rows, pooled into one report.
+
+    Each sensor's rows, taken in time order, are matched against its own ``events`` (so a
+    false alarm is a run of flags on one sensor's timeline); false alarms and sensor-days add
+    up, recall and time to detect are over every event of the sensors that have rows.
+    """
+    sensors = np.asarray(sensor_ids)
+    ts, flagged = _timeline(timestamps, flags)
+    if len(sensors) != len(ts):
+        raise ValidationFailed("sensor_ids", len(sensors), f"one per timestamp ({len(ts)})")
+    delays: list[tuple[str, float | None]] = []
+    false_alarms, sensor_days = 0, 0.0
+    for sensor in dict.fromkeys(sensors.tolist()):
+        rows = np.flatnonzero(sensors == sensor)
+        rows = rows[np.argsort(ts[rows], kind="stable")]
+        found, alarms, days = _event_tally(
+            ts[rows], flagged[rows], events.get(sensor, ()), tolerance_s
+        )
+        delays += found
+        false_alarms += alarms
+        sensor_days += days
+    return _event_summary(delays, false_alarms, sensor_days)
+
+
+def _timeline(
+    timestamps: npt.ArrayLike, flags: npt.ArrayLike
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
     ts = np.asarray(timestamps, dtype="datetime64[ns]").astype(np.int64)
     flagged = np.asarray(flags).astype(bool)
     if len(ts) != len(flagged):
         raise ValidationFailed("flags", len(flagged), f"one per timestamp ({len(ts)})")
+    return ts, flagged
+
+
+def _event_tally(
+    ts: npt.NDArray[np.int64],
+    flagged: npt.NDArray[np.bool_],
+    events: Sequence[Event],
+    tolerance_s: float,
+) -> tuple[list[tuple[str, float | None]], int, float]:
+    """Each event's (kind, time to detect or None), the false alarms and the span in days."""
     tol = round(tolerance_s * NS_PER_SECOND)
     covered = np.zeros(len(ts), dtype=bool)
-    per_kind: dict[str, dict[str, Any]] = {}
-    delays: list[float] = []
+    delays: list[tuple[str, float | None]] = []
     for event in events:
-        lo = int(np.array([event.start], dtype="datetime64[ns]").astype(np.int64)[0]) - tol
-        hi = int(np.array([event.end], dtype="datetime64[ns]").astype(np.int64)[0]) + tol
+        lo, hi = _ns(event.start) - tol, _ns(event.end) + tol
         inside = (ts >= lo) & (ts <= hi)
         covered |= inside
         hits = np.flatnonzero(inside & flagged)
-        stats = per_kind.setdefault(event.kind, {"events": 0, "detected": 0, "delays_s": []})
-        stats["events"] += 1
-        if len(hits):
-            first = int(ts[hits].min())
-            delay = max(0.0, (first - (lo + tol)) / NS_PER_SECOND)
-            stats["detected"] += 1
-            stats["delays_s"].append(delay)
-            delays.append(delay)
-    kinds: dict[str, dict[str, Any]] = {}
-    for kind, stats in sorted(per_kind.items()):
-        kinds[kind] = {
-            "events": stats["events"],
-            "detected": stats["detected"],
-            "recall": stats["detected"] / stats["events"],
-            "mean_time_to_detect_s": float(np.mean(stats["delays_s"]))
-            if stats["delays_s"]
-            else None,
-        }
-    false_alarms = _runs(flagged & ~covered)
+        first = int(ts[hits].min()) if len(hits) else None
+        delays.append(
+            (event.kind, None if first is None else max(0.0, (first - (lo + tol)) / NS_PER_SECOND))
+        )
+    false_alarms = len(runs(flagged & ~covered)[0])
     span_days = (int(ts.max()) - int(ts.min())) / NS_PER_DAY if len(ts) > 1 else 0.0
-    n_events = len(events)
+    return delays, false_alarms, span_days
+
+
+def _event_summary(
+    delays: Sequence[tuple[str, float | None]], false_alarms: int, sensor_days: float
+) -> dict[str, Any]:
+    """The :func:`event_metrics` report from each event's (kind, time to detect or None)."""
+    by_kind: dict[str, list[float | None]] = {}
+    for kind, delay in delays:
+        by_kind.setdefault(kind, []).append(delay)
+    per_kind: dict[str, dict[str, Any]] = {}
+    for kind, kind_delays in sorted(by_kind.items()):
+        found = [d for d in kind_delays if d is not None]
+        per_kind[kind] = {
+            "events": len(kind_delays),
+            "detected": len(found),
+            "recall": len(found) / len(kind_delays),
+            "mean_time_to_detect_s": float(np.mean(found)) if found else None,
+        }
+    found = [d for _, d in delays if d is not None]
     return {
-        "events": n_events,
-        "detected": len(delays),
-        "event_recall": len(delays) / n_events if n_events else None,
-        "mean_time_to_detect_s": float(np.mean(delays)) if delays else None,
+        "events": len(delays),
+        "detected": len(found),
+        "event_recall": len(found) / len(delays) if delays else None,
+        "mean_time_to_detect_s": float(np.mean(found)) if found else None,
         "false_alarms": false_alarms,
-        "sensor_days": span_days,
-        "false_alarms_per_sensor_day": false_alarms / span_days if span_days > 0 else None,
-        "per_kind": kinds,
+        "sensor_days": sensor_days,
+        "false_alarms_per_sensor_day": false_alarms / sensor_days if sensor_days > 0 else None,
+        "per_kind": per_kind,
     }

@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sensorguard.errors import ConfigError, ValidationFailed
+from sensorguard.evaluation.metrics import runs
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -344,9 +345,7 @@ def normalized_score(raw: float, null: float, perfect: float) -> float | None:
 def windows_from_labels(timestamps: npt.ArrayLike, labels: npt.ArrayLike) -> list[Window]:
     """Contiguous runs of label 1 as (first, last) timestamp windows."""
     ts = np.asarray(timestamps, dtype="datetime64[ns]")
-    flag = np.asarray(labels).astype(bool)
-    edges = np.diff(np.concatenate([[0], flag.astype(np.int8), [0]]))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+    starts, ends = runs(labels)
     return [(ts[s], ts[e]) for s, e in zip(starts, ends, strict=True)]
 
 

@@ -22,19 +22,24 @@ def window_feature_names(spec: FeatureSpec) -> list[str]:
     return [n for n in feature_names(spec) if n not in point_only]
 
 
-def feature_rows(readings: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
-    """sensor_id, event_timestamp and the features of each reading."""
+def entity_rows(frame: pd.DataFrame, index: pd.Index | None = None) -> pd.DataFrame:
+    """Feast's entity columns (sensor_id, event_timestamp in UTC) of a frame's sensor_id and ts."""
     import pandas as pd
 
     keys = pd.DataFrame(
         {
-            "sensor_id": readings["sensor_id"].to_numpy(),
-            "event_timestamp": pd.to_datetime(readings["ts"], utc=True).to_numpy(),
+            "sensor_id": frame["sensor_id"].to_numpy(),
+            "event_timestamp": pd.to_datetime(frame["ts"], utc=True).to_numpy(),
         },
-        index=features.index,
+        index=index,
     )
     keys["event_timestamp"] = pd.to_datetime(keys["event_timestamp"], utc=True)
-    return keys.join(features)
+    return keys
+
+
+def feature_rows(readings: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
+    """sensor_id, event_timestamp and the features of each reading."""
+    return entity_rows(readings, features.index).join(features)
 
 
 def write_tables(

@@ -22,9 +22,6 @@ if TYPE_CHECKING:
 
 DECLARATIONS = "definitions.py"
 ENTITY_KEY = "sensor_id"
-EVENT_TIMESTAMP = "event_timestamp"
-WINDOW_STATS_FV = "sensor_window_stats_fv"
-CHANNEL_STATE_FV = "sensor_channel_state_fv"
 FEATURE_SERVICE = "detector_inputs_fs"
 
 log = logging.getLogger(__name__)
@@ -65,11 +62,11 @@ def feature_store(settings: Settings) -> FeatureStore:
 
 
 @contextmanager
-def _opened(settings: Settings) -> Iterator[FeatureStore]:
+def _opened(settings: Settings, doing: str) -> Iterator[FeatureStore]:
     """A FeatureStore for one operation; a Cassandra online store's connection ends with it.
 
     Feast's Cassandra store opens a cluster connection per FeatureStore and never closes it.
-    Driver errors (server down, timeouts) become BackendUnavailable.
+    Driver errors (server down, timeouts, refusals) become BackendUnavailable.
     """
     from sensorguard.featurestore.config import cassandra_online_url
 
@@ -78,16 +75,13 @@ def _opened(settings: Settings) -> Iterator[FeatureStore]:
     if url is None:
         yield store
         return
-    from cassandra import DriverException
-    from cassandra.cluster import NoHostAvailable
+    from sensorguard.store.cassandra import driver_errors
 
     online: Any = getattr(store._get_provider(), "online_store", None)
+    where = f"Feast online store on Cassandra at {url.where} ({url.keyspace})"
     try:
-        yield store
-    except (DriverException, NoHostAvailable) as err:
-        raise BackendUnavailable(
-            f"Feast online store on Cassandra at {url.where} ({url.keyspace}): {err}"
-        ) from err
+        with driver_errors(where, doing, refused=BackendUnavailable):
+            yield store
     finally:
         cluster = getattr(online, "_cluster", None)
         if cluster is not None:
@@ -105,11 +99,9 @@ def ensure_online_keyspace(settings: Settings) -> bool:
     url = cassandra_online_url(settings)
     if url is None:
         return False
-    from cassandra import DriverException, RequestValidationException
-    from cassandra.cluster import NoHostAvailable
     from cassandra.metadata import protect_name
 
-    from sensorguard.store.cassandra import CassandraStore, replication_clause
+    from sensorguard.store.cassandra import CassandraStore, driver_errors, replication_clause
 
     replication = replication_clause(settings)
     # A connection without keyspace, configured (protocol, data centre, timeouts) and guarded
@@ -123,17 +115,12 @@ def ensure_online_keyspace(settings: Settings) -> bool:
             f"CREATE KEYSPACE IF NOT EXISTS {protect_name(url.keyspace)} "
             f"WITH replication = {replication}"
         )
-        try:
+        doing = (
+            f"creating keyspace {url.keyspace} with replication {replication} "
+            "(SENSORGUARD_CASSANDRA_*)"
+        )
+        with driver_errors(f"Cassandra at {url.where}", doing, refused=ConfigError):
             admin.session.execute(cql)
-        except RequestValidationException as err:
-            raise ConfigError(
-                f"Cassandra at {url.where} refused keyspace {url.keyspace} with replication "
-                f"{replication} (SENSORGUARD_CASSANDRA_*): {err}"
-            ) from err
-        except (DriverException, NoHostAvailable) as err:
-            raise BackendUnavailable(
-                f"Cassandra at {url.where}: creating keyspace {url.keyspace} failed: {err}"
-            ) from err
         log.info("created keyspace %s for the Feast online store", url.keyspace)
         return True
     finally:
@@ -162,7 +149,7 @@ def apply(settings: Settings) -> dict[str, Any]:
     objects = load_declarations(declarations_dir(settings))
     yaml_path = write_feature_store_yaml(settings)
     ensure_online_keyspace(settings)
-    with _opened(settings) as store:
+    with _opened(settings, "applying the feature definitions") as store:
         store.apply(objects)
         views = store.list_feature_views()
     return {
@@ -177,7 +164,7 @@ def materialize(settings: Settings, start: datetime, end: datetime) -> dict[str,
     import contextlib
     import io
 
-    with _opened(settings) as store:
+    with _opened(settings, "materializing") as store:
         # Feast prints a coloured progress report per view; the caller reports the outcome.
         with contextlib.redirect_stdout(io.StringIO()):
             store.materialize(start_date=start, end_date=end)
@@ -213,20 +200,14 @@ def historical_features(
     the views' TTL). With `require_all`, a row that matched nothing raises: training on
     features Feast never had would silently train on fill values.
     """
-    import pandas as pd
-
+    from sensorguard.featurestore.export import entity_rows
     from sensorguard.transforms import feature_names
 
     store = feature_store(settings)
     names = feature_names(spec)
-    entity_df = pd.DataFrame(
-        {
-            ENTITY_KEY: keys["sensor_id"].to_numpy(),
-            EVENT_TIMESTAMP: pd.to_datetime(keys["ts"], utc=True).to_numpy(),
-        }
-    )
-    entity_df[EVENT_TIMESTAMP] = pd.to_datetime(entity_df[EVENT_TIMESTAMP], utc=True)
-    frame = store.get_historical_features(entity_df=entity_df, features=_refs(store, names)).to_df()
+    frame = store.get_historical_features(
+        entity_df=entity_rows(keys), features=_refs(store, names)
+    ).to_df()
     # The retrieval answers row for row in entity order (sensorguard's offline store keeps it).
     result = frame[names].astype(float)
     result.index = keys.index
@@ -245,7 +226,7 @@ def online_features(
 ) -> pd.DataFrame:
     """The latest materialised features of sensors (all of the feature service by default)."""
     rows = [{ENTITY_KEY: s} for s in sensor_ids]
-    with _opened(settings) as store:
+    with _opened(settings, "reading online features") as store:
         if names is None:
             response = store.get_online_features(
                 features=store.get_feature_service(FEATURE_SERVICE), entity_rows=rows

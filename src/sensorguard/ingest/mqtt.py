@@ -21,13 +21,13 @@ import re
 import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from sensorguard.errors import BackendUnavailable, ConfigError, SensorGuardError, ValidationFailed
+from sensorguard.ingest.pipeline import retry_delays
 from sensorguard.ingest.ratelimit import TokenBuckets, sensor_demand
 from sensorguard.stream import SENSOR_DATA_DLQ, Message
 from sensorguard.stream.codec import dead_letter, parse_json
@@ -120,14 +120,12 @@ class _Split:
 
     by_topic: dict[str, list[Any]] = field(default_factory=dict)
     letters: list[Message] = field(default_factory=list)
-    fields: list[str] = field(default_factory=list)
     rows: int = 0
     malformed: int = 0
     mismatched: int = 0
 
     def reject(self, source: str, raw: Any, index: int, problem: ValidationFailed) -> None:
         self.letters.append((problem.subject, dead_letter(source, raw, rejection(index, problem))))
-        self.fields.append(problem.field)
 
 
 @dataclass
@@ -143,7 +141,6 @@ class BridgeStats:
     connects: int = 0
     publish_retries: int = 0
     rate_limited_s: float = 0.0
-    rejections_by_field: Counter[str] = field(default_factory=Counter)
 
 
 class MqttBridge:
@@ -369,34 +366,27 @@ class MqttBridge:
         split = self._split(chunk)
         if not self._throttle(split.by_topic):
             return False
-        delay = 0.5
-        while True:
+        for delay in retry_delays(self._stop):
             try:
-                accepted = rejected = 0
-                by_field = Counter(split.fields)
                 if split.letters:
                     self.pipeline.stream.publish(SENSOR_DATA_DLQ, split.letters)
-                for topic, rows in split.by_topic.items():
-                    result = self.pipeline.submit(rows, source=f"mqtt:{topic}")
-                    accepted += len(result.accepted)
-                    rejected += len(result.rejected)
-                    by_field.update(r.field for r in result.rejected)
-                break
+                results = [
+                    self.pipeline.submit(rows, source=f"mqtt:{topic}")
+                    for topic, rows in split.by_topic.items()
+                ]
             except BackendUnavailable as err:
                 # A partial publish is retried whole: duplicates are absorbed downstream.
                 self.stats.publish_retries += 1
                 log.warning("stream unavailable (%s); retrying the chunk in %.1fs", err, delay)
-                if self._stop.wait(delay):
-                    return False
-                delay = min(delay * 2, 30.0)
-        stats = self.stats
-        stats.readings += split.rows
-        stats.accepted += accepted
-        stats.rejected += rejected + len(split.letters)
-        stats.malformed += split.malformed
-        stats.mismatched += split.mismatched
-        stats.rejections_by_field.update(by_field)
-        return True
+                continue
+            stats = self.stats
+            stats.readings += split.rows
+            stats.accepted += sum(len(r.accepted) for r in results)
+            stats.rejected += sum(len(r.rejected) for r in results) + len(split.letters)
+            stats.malformed += split.malformed
+            stats.mismatched += split.mismatched
+            return True
+        return False  # stopped while the stream was down
 
     def _ack(self, chunk: list[_Inbound]) -> None:
         client = self._client

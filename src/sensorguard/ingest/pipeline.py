@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sensorguard import metrics
@@ -45,6 +46,20 @@ class IngestPipeline:
         for rej in result.rejected:
             metrics.READINGS_REJECTED.labels(door, rej.field).inc()
         return result
+
+
+def retry_delays(stop: threading.Event, cap_s: float = 30.0) -> Iterator[float]:
+    """Waits between retries of a failing step: 0.5 s doubling up to `cap_s`.
+
+    Each delay is waited out when the next one is asked for, and the iteration ends if `stop`
+    is set meanwhile: a retry loop over it that runs out was stopped.
+    """
+    delay = 0.5
+    while True:
+        yield delay
+        if stop.wait(delay):
+            return
+        delay = min(delay * 2, cap_s)
 
 
 def _jsonable(raw: Any) -> Any:

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from sensorguard import metrics
 from sensorguard.errors import BackendUnavailable
+from sensorguard.ingest.pipeline import retry_delays
 from sensorguard.schemas import Reading, Rejection
 from sensorguard.store import TimeSeriesStore
 from sensorguard.stream import SENSOR_DATA, SENSOR_DATA_DLQ, Record, Stream
@@ -97,8 +98,7 @@ def _write_with_retry(
     max_backoff_s: float,
 ) -> bool:
     """True once the store took the batch; False if stopped while it was still failing."""
-    delay = 0.5
-    while True:
+    for delay in retry_delays(stop, max_backoff_s):
         try:
             stats.written += store.write_readings(readings)
             metrics.WRITER_WRITTEN.inc(len(readings))
@@ -107,6 +107,4 @@ def _write_with_retry(
             stats.retries += 1
             metrics.WRITER_RETRIES.inc()
             log.warning("store write failed (%s); retrying in %.1fs", err, delay)
-            if stop.wait(delay):
-                return False
-            delay = min(delay * 2, max_backoff_s)
+    return False

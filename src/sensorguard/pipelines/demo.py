@@ -11,14 +11,13 @@ if TYPE_CHECKING:
 
     from sensorguard.settings import Settings
     from sensorguard.simulate import FaultLabel
-    from sensorguard.training.labels import LabelWindow
 
 
 def demo_training(
     settings: Settings,
     console: Console,
     *,
-    labels: Sequence[FaultLabel | LabelWindow] | None = None,
+    labels: Sequence[FaultLabel] | None = None,
 ) -> list[dict[str, Any]]:
     """Train every group on what the demo stored, register, gate, print the champions' table.
 
@@ -27,13 +26,10 @@ def demo_training(
     recall overall and per fault kind, false alarms per sensor-day.
     """
     from sensorguard.pipelines.training import run_training
-    from sensorguard.training.labels import LabelWindow, from_simulation
+    from sensorguard.training.labels import from_simulation
     from sensorguard.training.report import champion_rows, print_champions, progress_reporter
 
-    windows = None
-    if labels is not None:
-        windows = [lab for lab in labels if isinstance(lab, LabelWindow)]
-        windows += from_simulation([lab for lab in labels if not isinstance(lab, LabelWindow)])
+    windows = None if labels is None else from_simulation(labels)
     started = time.perf_counter()
     with progress_reporter(console) as progress:
         outcomes = run_training(settings, labels=windows, trigger_reason="demo", progress=progress)

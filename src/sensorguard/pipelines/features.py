@@ -22,26 +22,21 @@ def export_features(
     every row it asks for.
     """
     from sensorguard.featurestore.export import feature_rows, write_tables
-    from sensorguard.pipelines.training import (
-        group_sensor_ids,
-        load_spec,
-        parse_time,
-        training_groups,
-    )
+    from sensorguard.pipelines.training import StepContext, parse_time
     from sensorguard.schemas import utc_now
     from sensorguard.training.dataset import compute_group_features, readings_frame
     from sensorguard.wiring import open_configured_store
 
     stop = parse_time(end) or utc_now()
-    groups = training_groups(settings, group)
-    specs = [load_spec(settings, g) for g in groups]
+    ctx = StepContext(settings)
+    specs = [ctx.spec(g) for g in ctx.groups(group)]
     span = timedelta(days=days if days is not None else max(s.training.days for s in specs))
     parts = []
     per_group: dict[str, int] = {}
     store = open_configured_store(settings)
     try:
         for spec in specs:
-            ids = group_sensor_ids(settings, spec)
+            ids = ctx.sensor_ids(spec)
             readings = readings_frame(store.read_readings(ids, stop - span, stop), spec.channels)
             features = compute_group_features(readings, spec.feature_spec)
             parts.append((feature_rows(readings, features), spec.feature_spec))
@@ -72,8 +67,8 @@ def materialize_features(
     from sensorguard.pipelines.training import parse_time
     from sensorguard.schemas import utc_now
 
-    applied = apply(settings)
     stop = parse_time(end) or utc_now()
-    begin = parse_time(start) or stop - timedelta(days=1)
+    begin = parse_time(start, "start") or stop - timedelta(days=1)
+    applied = apply(settings)
     done = materialize(settings, begin, stop)
     return {**done, "features": applied["features"]}

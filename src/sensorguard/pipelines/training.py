@@ -12,10 +12,11 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from sensorguard.errors import ConfigError, SensorGuardError, ValidationFailed
+from sensorguard.errors import ConfigError, NotFound, SensorGuardError, ValidationFailed
 
 if TYPE_CHECKING:
     import numpy as np
@@ -23,10 +24,11 @@ if TYPE_CHECKING:
     import pandas as pd
     from mlflow import MlflowClient
 
+    from sensorguard.schemas import Sensor
     from sensorguard.settings import Settings
     from sensorguard.specs import DetectorChoice, ModelSpec
     from sensorguard.training.bundle import DetectorBundle
-    from sensorguard.training.dataset import GroupDataset
+    from sensorguard.training.dataset import FeatureFetcher, GroupDataset
     from sensorguard.training.labels import LabelWindow
 
 Source = Literal["store", "feast"]
@@ -54,55 +56,79 @@ class _Memory:
     bundles: dict[str, DetectorBundle] = field(default_factory=dict)
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat()
+class StepContext:
+    """What the steps run in one process share: specs and sensors read once, one MLflow client."""
+
+    def __init__(self, settings: Settings, progress: Progress = _quiet) -> None:
+        self.settings = settings
+        self.progress = progress
+
+    @cached_property
+    def specs(self) -> dict[str, ModelSpec]:
+        from sensorguard.specs import load_configured_specs
+
+        return load_configured_specs(self.settings)
+
+    @cached_property
+    def client(self) -> MlflowClient:
+        from sensorguard.training.tracking import mlflow_client
+
+        return mlflow_client(self.settings)
+
+    @cached_property
+    def sensors(self) -> list[Sensor]:
+        from sensorguard.wiring import open_configured_metadata
+
+        metadata = open_configured_metadata(self.settings)
+        try:
+            return metadata.list_sensors()
+        finally:
+            metadata.close()
+
+    def spec(self, group: str) -> ModelSpec:
+        if group not in self.specs:
+            raise NotFound("model group", group, known=self.specs)
+        return self.specs[group]
+
+    def sensor_ids(self, spec: ModelSpec) -> list[str]:
+        """Registered sensors the group's model scores (see `specs.group_for`)."""
+        from sensorguard.specs import sensors_in_group
+
+        return [s.sensor_id for s in sensors_in_group(self.sensors, spec, self.specs)]
+
+    def groups(self, group: str | None = None) -> list[str]:
+        """`group` if given (checked), else every spec with registered sensors.
+
+        A spec whose sensor type has no registered sensor yet is skipped, not an error: the
+        models/ folder may describe devices that are not installed anywhere.
+        """
+        if group is not None:
+            self.spec(group)
+            return [group]
+        return [name for name, spec in sorted(self.specs.items()) if self.sensor_ids(spec)]
 
 
-def parse_time(text: str | None) -> datetime | None:
+def parse_time(text: str | None, name: str = "end") -> datetime | None:
+    """An ISO time with a timezone from a CLI option or DAG param; None stays None."""
     if text is None:
         return None
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        raise ValidationFailed("end", text, "an ISO time with a timezone")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ValidationFailed(name, text, "an ISO time with a timezone")
     return moment
 
 
-def load_spec(settings: Settings, group: str) -> ModelSpec:
-    from sensorguard.errors import NotFound
-    from sensorguard.specs import load_configured_specs
-
-    specs = load_configured_specs(settings)
-    if group not in specs:
-        raise NotFound("model group", f"{group} (known: {', '.join(sorted(specs))})")
-    return specs[group]
-
-
 def training_groups(settings: Settings, group: str | None = None) -> list[str]:
-    """The groups a run trains: `group` if given (checked), else every spec with sensors.
-
-    A spec whose sensor type has no registered sensor yet is skipped, not an error: the
-    models/ folder may describe devices that are not installed anywhere.
-    """
-    from sensorguard.specs import load_configured_specs
-
-    specs = load_configured_specs(settings)
-    if group is not None:
-        load_spec(settings, group)
-        return [group]
-    return [name for name, spec in sorted(specs.items()) if group_sensor_ids(settings, spec)]
+    """The groups a run trains (see `StepContext.groups`)."""
+    return StepContext(settings).groups(group)
 
 
 def group_sensor_ids(settings: Settings, spec: ModelSpec) -> list[str]:
     """Registered sensors the group's model scores (see `specs.group_for`)."""
-    from sensorguard.specs import load_configured_specs, sensors_in_group
-    from sensorguard.wiring import open_configured_metadata
-
-    metadata = open_configured_metadata(settings)
-    try:
-        sensors = metadata.list_sensors()
-    finally:
-        metadata.close()
-    return [s.sensor_id for s in sensors_in_group(sensors, spec, load_configured_specs(settings))]
+    return StepContext(settings).sensor_ids(spec)
 
 
 def load_labels(
@@ -119,8 +145,8 @@ def load_labels(
     return read_labels_csv(path)
 
 
-def load_dataset(
-    settings: Settings,
+def _load_dataset(
+    ctx: StepContext,
     spec: ModelSpec,
     *,
     end: datetime,
@@ -130,22 +156,15 @@ def load_dataset(
     from sensorguard.training.dataset import load_group_dataset
     from sensorguard.wiring import open_configured_store
 
-    fetch = None
+    fetch: FeatureFetcher | None = None
     if source == "feast":
         from sensorguard.featurestore import historical_features
 
-        def fetch(keys: Any, feature_spec: Any) -> Any:
-            return historical_features(settings, keys, feature_spec)
-
-    store = open_configured_store(settings)
+        fetch = partial(historical_features, ctx.settings)
+    store = open_configured_store(ctx.settings)
     try:
         return load_group_dataset(
-            store,
-            spec,
-            group_sensor_ids(settings, spec),
-            end=end,
-            days=days,
-            fetch_features=fetch,
+            store, spec, ctx.sensor_ids(spec), end=end, days=days, fetch_features=fetch
         )
     finally:
         store.close()
@@ -184,7 +203,7 @@ def _snapshot(settings: Settings, dataset: GroupDataset) -> dict[str, Any]:
 
 
 def _train(
-    settings: Settings,
+    ctx: StepContext,
     group: str,
     *,
     end: datetime | None,
@@ -192,26 +211,29 @@ def _train(
     source: Source,
     trigger_reason: str,
     memory: _Memory,
-    progress: Progress,
 ) -> dict[str, Any]:
     import mlflow
 
     from sensorguard.schemas import utc_now
-    from sensorguard.training.tracking import ensure_experiment, mlflow_client
+    from sensorguard.training.tracking import ensure_experiment
 
-    spec = load_spec(settings, group)
+    spec = ctx.spec(group)
     end = end or utc_now()
-    progress(f"{group}: reading readings and features ({source})")
-    dataset = load_dataset(settings, spec, end=end, days=days, source=source)
+    ctx.progress(f"{group}: reading readings and features ({source})")
+    dataset = _load_dataset(ctx, spec, end=end, days=days, source=source)
     memory.dataset = dataset
-    snapshot = _snapshot(settings, dataset)
-    spec_version = _record_spec(settings, spec)
-    client = mlflow_client(settings)
-    experiment_id = ensure_experiment(client, settings, group)
+    snapshot = _snapshot(ctx.settings, dataset)
+    spec_version = _record_spec(ctx.settings, spec)
+    # The client also points MLflow's fluent API (start_run, log_model) at the configured URI.
+    experiment_id = ensure_experiment(ctx.client, ctx.settings, group)
     train = dataset.train_mask.to_numpy()
     features = dataset.features[train]
     example = dataset.readings[dataset.readings["sensor_id"] == dataset.sensor_ids[0]].head(5)
-    window = {"start": _iso(dataset.start), "split": _iso(dataset.split), "end": _iso(dataset.end)}
+    window = {
+        "start": dataset.start.isoformat(),
+        "split": dataset.split.isoformat(),
+        "end": dataset.end.isoformat(),
+    }
     candidates: list[dict[str, str]] = []
     failed: list[dict[str, str]] = []
     with mlflow.start_run(
@@ -239,14 +261,14 @@ def _train(
         mlflow.log_dict({"features": list(features.columns)}, "features.json")
         mlflow.log_dict(snapshot, "training_snapshot.json")
         for choice in spec.detectors:
-            progress(f"{group}: fitting {choice.label} on {len(features):,} rows")
+            ctx.progress(f"{group}: fitting {choice.label} on {len(features):,} rows")
             try:
                 candidates.append(
                     _fit_candidate(spec, choice, features, example, snapshot, experiment_id, memory)
                 )
             except Exception as err:  # one broken candidate must not sink its siblings
                 # The nested run is already marked FAILED by its context manager.
-                progress(f"{group}: {choice.label} failed: {type(err).__name__}: {err}")
+                ctx.progress(f"{group}: {choice.label} failed: {type(err).__name__}: {err}")
                 failed.append({"detector": choice.label, "error": f"{type(err).__name__}: {err}"})
         mlflow.set_tag("failed_candidates", len(failed))
     if not candidates:
@@ -265,7 +287,7 @@ def _train(
         "spec_version": spec_version,
         "trigger_reason": trigger_reason,
         "snapshot": snapshot,
-        "features": len(features.columns),
+        "features": list(features.columns),
         "candidates": candidates,
         "failed": failed,
     }
@@ -282,6 +304,7 @@ def _fit_candidate(
 ) -> dict[str, str]:
     """Fit one candidate in its own nested run: params, threshold, pyfunc model."""
     import mlflow
+    import numpy as np
 
     from sensorguard.training.bundle import fit_bundle
     from sensorguard.training.pyfunc import log_bundle
@@ -310,7 +333,7 @@ def _fit_candidate(
             {
                 "threshold": bundle.threshold,
                 "fit_seconds": float(bundle.info["fit_seconds"]),
-                "train_score_median": float(_median(train_scores)),
+                "train_score_median": float(np.median(train_scores)),
             }
         )
         mlflow.log_dict({"features": bundle.feature_names}, "features.json")
@@ -318,12 +341,6 @@ def _fit_candidate(
         info = log_bundle(bundle, example)
         memory.bundles[run.info.run_id] = bundle
         return {"run_id": run.info.run_id, "model_uri": info.model_uri, "detector": choice.label}
-
-
-def _median(values: npt.NDArray[np.float64]) -> float:
-    import numpy as np
-
-    return float(np.median(values)) if len(values) else float("nan")
 
 
 def train_group(
@@ -337,14 +354,13 @@ def train_group(
 ) -> dict[str, Any]:
     """Fit every candidate of the group's spec; log runs and pyfunc models; return their ids."""
     return _train(
-        settings,
+        StepContext(settings),
         group,
         end=parse_time(end),
         days=days,
         source=source,
         trigger_reason=trigger_reason,
         memory=_Memory(),
-        progress=_quiet,
     )
 
 
@@ -363,19 +379,16 @@ def _log_evaluation(
     client: MlflowClient,
     run_id: str,
     title: str,
-    dataset: GroupDataset,
+    keys: pd.DataFrame,
+    truth: npt.NDArray[np.int8],
     scores: npt.NDArray[np.float64],
     threshold: float,
     labels: Sequence[LabelWindow],
     report: dict[str, Any],
 ) -> None:
-    import numpy as np
-
     from sensorguard.training.evaluate import flat_metrics
-    from sensorguard.training.labels import row_labels
     from sensorguard.training.plots import pr_curve, score_timeline
 
-    keys = dataset.readings.loc[dataset.eval_mask, ["sensor_id", "ts"]]
     for key, value in flat_metrics(report).items():
         client.log_metric(run_id, key, value)
     with tempfile.TemporaryDirectory() as tmp:
@@ -386,55 +399,49 @@ def _log_evaluation(
             keys, scores, threshold, labels, folder / "score_over_time.png", title=title
         )
         client.log_artifact(run_id, str(timeline), "plots")
-        truth = np.zeros(len(keys), dtype=np.int8)
-        ts = keys["ts"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-        ids = keys["sensor_id"].to_numpy()
-        for sensor_id in dataset.sensor_ids:
-            rows = np.flatnonzero(ids == sensor_id)
-            truth[rows], _ = row_labels(sensor_id, ts[rows], labels)
         curve = pr_curve(truth, scores, folder / "pr_curve.png", title=title)
         if curve is not None:
             client.log_artifact(run_id, str(curve), "plots")
 
 
 def _evaluate(
-    settings: Settings,
+    ctx: StepContext,
     trained: dict[str, Any],
     labels: Sequence[LabelWindow] | None,
     memory: _Memory,
-    progress: Progress,
 ) -> dict[str, Any]:
     from sensorguard.champion import champion_uri, champion_version
     from sensorguard.training.evaluate import evaluate_scores, flat_metrics
-    from sensorguard.training.labels import labels_in_span
+    from sensorguard.training.labels import labels_in_span, row_truth
     from sensorguard.training.pyfunc import load_bundle
-    from sensorguard.training.tracking import mlflow_client
 
     group = trained["group"]
-    spec = load_spec(settings, group)
-    client = mlflow_client(settings)
+    result = {**trained, "labelled": labels is not None, "champion": None}
+    if labels is None:
+        ctx.progress(f"{group}: no labels: candidates are registered unvalidated")
+        result["candidates"] = [{**c, "metrics": None} for c in trained["candidates"]]
+        return result
+    spec = ctx.spec(group)
     dataset = memory.dataset
     if dataset is None:
-        progress(f"{group}: reloading the evaluation data")
-        dataset = load_dataset(
-            settings,
+        ctx.progress(f"{group}: reloading the evaluation data")
+        dataset = _load_dataset(
+            ctx,
             spec,
             end=datetime.fromisoformat(trained["window"]["end"]),
             days=trained["days"],
             source=trained["source"],
         )
         memory.dataset = dataset
-    result = {**trained, "labelled": labels is not None, "champion": None}
-    if labels is None:
-        progress(f"{group}: no labels: candidates are registered unvalidated")
-        result["candidates"] = [{**c, "metrics": None} for c in trained["candidates"]]
-        return result
     window_labels = labels_in_span(labels, dataset.split, dataset.end)
     keys = dataset.readings.loc[dataset.eval_mask, ["sensor_id", "ts"]]
+    truth = row_truth(keys, window_labels)
     grace = spec.evaluation.grace_s
+    # Creating the client also points MLflow's fluent API (load_bundle) at the configured URI.
+    client = ctx.client
     evaluated = []
     for candidate in trained["candidates"]:
-        progress(f"{group}: evaluating {candidate['detector']}")
+        ctx.progress(f"{group}: evaluating {candidate['detector']}")
         bundle = memory.bundles.get(candidate["run_id"]) or load_bundle(candidate["model_uri"])
         scores = _eval_scores(bundle, dataset)
         report = evaluate_scores(keys, scores, bundle.threshold, window_labels, grace_s=grace)
@@ -442,7 +449,8 @@ def _evaluate(
             client,
             candidate["run_id"],
             f"{group} {candidate['detector']}",
-            dataset,
+            keys,
+            truth,
             scores,
             bundle.threshold,
             window_labels,
@@ -451,7 +459,7 @@ def _evaluate(
         evaluated.append({**candidate, "metrics": _headline(report), "report": report})
     current = champion_version(client, group)
     if current is not None:
-        progress(f"{group}: re-scoring champion v{current.version} on the same rows")
+        ctx.progress(f"{group}: re-scoring champion v{current.version} on the same rows")
         bundle = load_bundle(champion_uri(group))
         scores = _eval_scores(bundle, dataset)
         report = evaluate_scores(keys, scores, bundle.threshold, window_labels, grace_s=grace)
@@ -485,8 +493,8 @@ def evaluate_group(
     settings: Settings, trained: dict[str, Any], *, labels_path: str | None = None
 ) -> dict[str, Any]:
     """Score each candidate (and the current champion) on the held-out rows; log metrics, plots."""
-    out = _evaluate(settings, trained, load_labels(settings, labels_path), _Memory(), _quiet)
-    return _small(out)
+    labels = load_labels(settings, labels_path)
+    return _small(_evaluate(StepContext(settings), trained, labels, _Memory()))
 
 
 def _small(result: dict[str, Any]) -> dict[str, Any]:
@@ -502,13 +510,15 @@ def _small(result: dict[str, Any]) -> dict[str, Any]:
 
 def register_group(settings: Settings, evaluated: dict[str, Any]) -> dict[str, Any]:
     """Register every candidate as a version of `sensorguard-<group>`, tagged with its evidence."""
-    from sensorguard.champion import METRIC_TAG_PREFIX, register_candidate
-    from sensorguard.training.tracking import mlflow_client
+    return _register(StepContext(settings), evaluated)
 
-    client = mlflow_client(settings)
+
+def _register(ctx: StepContext, evaluated: dict[str, Any]) -> dict[str, Any]:
+    from sensorguard.champion import METRIC_TAG_PREFIX, register_candidate
+
     group = evaluated["group"]
     window = evaluated["window"]
-    feature_list = _feature_list(client, evaluated)
+    feature_list: list[str] = evaluated["features"]
     registered = []
     for candidate in evaluated["candidates"]:
         metrics = candidate.get("metrics") or {}
@@ -533,51 +543,38 @@ def register_group(settings: Settings, evaluated: dict[str, Any]) -> dict[str, A
         for kind, recall in (metrics.get("per_kind_recall") or {}).items():
             tags[f"{METRIC_TAG_PREFIX}recall_{kind}"] = recall
         version = register_candidate(
-            client, group, candidate["model_uri"], candidate["run_id"], tags
+            ctx.client, group, candidate["model_uri"], candidate["run_id"], tags
         )
         registered.append({**candidate, "version": version})
     return {**evaluated, "candidates": registered}
 
 
-def _feature_list(client: MlflowClient, evaluated: dict[str, Any]) -> list[str]:
-    first = evaluated["candidates"][0]["run_id"] if evaluated["candidates"] else None
-    if first is None:
-        return []
-    data = client.download_artifacts(first, "features.json")
-    names: list[str] = json.loads(Path(data).read_text())["features"]
-    return names
-
-
 def promote_group(settings: Settings, registered: dict[str, Any]) -> dict[str, Any]:
     """The quality gate: tag each version's validation status; move @champion if one wins."""
-    from sensorguard.champion import Candidate, champion_version, decide, promote, set_tags
-    from sensorguard.training.tracking import mlflow_client
+    return _promote(StepContext(settings), registered)
 
-    client = mlflow_client(settings)
+
+def _promote(ctx: StepContext, registered: dict[str, Any]) -> dict[str, Any]:
+    from sensorguard.champion import Candidate, champion_version, decide, promote, set_tags
+
+    client = ctx.client
     group = registered["group"]
-    spec = load_spec(settings, group)
+    current = champion_version(client, group)
+    current_version = None if current is None else str(current.version)
     base = {
         "group": group,
         "promoted": False,
-        "champion_version": None,
+        "champion_version": current_version,
         "previous_version": None,
         "versions": [c["version"] for c in registered["candidates"]],
     }
     if not registered.get("labelled"):
-        current = champion_version(client, group)
-        return {
-            **base,
-            "champion_version": str(current.version) if current else None,
-            "reasons": ["no labelled evaluation data: nothing can be promoted"],
-        }
+        return {**base, "reasons": ["no labelled evaluation data: nothing can be promoted"]}
     champion = registered.get("champion")
-    current = champion_version(client, group)
-    if (champion and current is None) or (
-        champion and current is not None and str(current.version) != champion["version"]
-    ):
+    if champion and current_version != champion["version"]:
         raise ValidationFailed(
             "champion",
-            None if current is None else str(current.version),
+            current_version,
             f"v{champion['version']} (the version re-scored at evaluation; re-run the evaluation)",
         )
     candidates = [
@@ -586,7 +583,7 @@ def promote_group(settings: Settings, registered: dict[str, Any]) -> dict[str, A
     decision = decide(
         candidates,
         (champion["version"], champion["metrics"]) if champion else None,
-        spec.gate,
+        ctx.spec(group).gate,
     )
     for candidate in candidates:
         problems = decision.failures.get(candidate.version, [])
@@ -604,7 +601,7 @@ def promote_group(settings: Settings, registered: dict[str, Any]) -> dict[str, A
     previous = None
     if decision.promote and decision.best is not None:
         previous = promote(client, group, decision.best.version, reason="; ".join(decision.reasons))
-    now = champion_version(client, group)
+        current_version = decision.best.version
     return {
         **base,
         "promoted": decision.promote,
@@ -613,7 +610,7 @@ def promote_group(settings: Settings, registered: dict[str, Any]) -> dict[str, A
         "metric": decision.metric,
         "best_score": decision.best_score,
         "champion_score_before": decision.champion_score,
-        "champion_version": str(now.version) if now else None,
+        "champion_version": current_version,
         "previous_version": previous,
         "reasons": decision.reasons,
     }
@@ -632,26 +629,25 @@ def run_training(
     progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
     """Train, evaluate, register and gate every group (or one) in this process."""
-    say = progress or _quiet
+    ctx = StepContext(settings, progress or _quiet)
     if labels is None:
         labels = load_labels(settings, labels_path)
     outcomes = []
-    for name in training_groups(settings, group):
+    for name in ctx.groups(group):
         memory = _Memory()
         trained = _train(
-            settings,
+            ctx,
             name,
             end=end,
             days=days,
             source=source,
             trigger_reason=trigger_reason,
             memory=memory,
-            progress=say,
         )
-        evaluated = _evaluate(settings, trained, labels, memory, say)
-        say(f"{name}: registering {len(evaluated['candidates'])} candidates")
-        registered = register_group(settings, _small(evaluated))
-        decision = promote_group(settings, registered)
-        say(f"{name}: " + "; ".join(decision["reasons"]))
+        evaluated = _evaluate(ctx, trained, labels, memory)
+        ctx.progress(f"{name}: registering {len(evaluated['candidates'])} candidates")
+        registered = _register(ctx, _small(evaluated))
+        decision = _promote(ctx, registered)
+        ctx.progress(f"{name}: " + "; ".join(decision["reasons"]))
         outcomes.append({"evaluated": evaluated, "registered": registered, "decision": decision})
     return outcomes

@@ -6,10 +6,10 @@ import importlib
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import partial
 from importlib import resources
 from pathlib import Path
 from string import Template
@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 from cassandra import (
     ConsistencyLevel,
     DriverException,
-    RequestExecutionException,
     RequestValidationException,
     __version__,
+    protocol,
 )
 from cassandra.cluster import (
     EXEC_PROFILE_DEFAULT,
@@ -29,7 +29,7 @@ from cassandra.cluster import (
     NoHostAvailable,
     Session,
 )
-from cassandra.concurrent import execute_concurrent, execute_concurrent_with_args
+from cassandra.concurrent import execute_concurrent
 from cassandra.cython_deps import HAVE_CYTHON
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import BatchStatement, BatchType, PreparedStatement, Statement
@@ -93,6 +93,24 @@ class CassandraURL:
     @property
     def where(self) -> str:
         return ",".join(f"{h}:{p}" for h, p in self.contact_points)
+
+
+@contextmanager
+def driver_errors(
+    where: str, doing: str, *, refused: type[SensorGuardError] = SensorGuardError
+) -> Iterator[None]:
+    """Driver errors as SensorGuard errors: a request the server refused as `refused`, anything
+    else (no host reachable, timeouts, overload) as BackendUnavailable. `where` names the cluster.
+
+    Some server answers (a configuration or syntax error, a server error) reach the caller as
+    the driver's protocol messages, which are not DriverExceptions: they are mapped too.
+    """
+    try:
+        yield
+    except (RequestValidationException, protocol.RequestValidationException) as err:
+        raise refused(f"{where} refused {doing}: {err}") from err
+    except (NoHostAvailable, DriverException, protocol.ErrorMessage) as err:
+        raise BackendUnavailable(f"{where}: {doing} failed: {err}") from err
 
 
 def driver_status() -> dict[str, Any]:
@@ -208,32 +226,26 @@ class CassandraStore:
             consistency_level=self.consistency,
             request_timeout=_REQUEST_TIMEOUT_S,
         )
-        self._cluster: Cluster = Cluster(
-            contact_points=list(url.contact_points),
-            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-            # Cassandra 4.0+ speaks v5; naming it skips two failed handshakes (v66, v65) and
-            # their warnings on every connect.
-            protocol_version=5,
-            connect_timeout=_CONNECT_TIMEOUT_S,
-            control_connection_timeout=_CONNECT_TIMEOUT_S,
-        )
-        self.session: Session = self._guard("connecting", self._cluster.connect)
+        # Inside the guard: a host name that does not resolve fails already here.
+        with self._errors("connecting"):
+            self._cluster: Cluster = Cluster(
+                contact_points=list(url.contact_points),
+                execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+                # Cassandra 4.0+ speaks v5; naming it skips two failed handshakes (v66, v65) and
+                # their warnings on every connect.
+                protocol_version=5,
+                connect_timeout=_CONNECT_TIMEOUT_S,
+                control_connection_timeout=_CONNECT_TIMEOUT_S,
+            )
+            self.session: Session = self._cluster.connect()
         self._prepared: dict[str, PreparedStatement] = {}
 
     @classmethod
     def from_url(cls, url: str, *, settings: Settings | None = None) -> CassandraStore:
         return cls(CassandraURL.parse(url), settings=settings)
 
-    def _guard(self, doing: str, fn: Callable[[], T]) -> T:
-        """Run a driver call; unreachable or overloaded clusters become BackendUnavailable."""
-        try:
-            return fn()
-        except RequestValidationException as err:
-            raise SensorGuardError(f"Cassandra at {self.url.where} refused {doing}: {err}") from err
-        except (NoHostAvailable, RequestExecutionException, DriverException, OSError) as err:
-            raise BackendUnavailable(
-                f"Cassandra at {self.url.where} ({self.keyspace}): {doing} failed: {err}"
-            ) from err
+    def _errors(self, doing: str) -> AbstractContextManager[None]:
+        return driver_errors(f"Cassandra at {self.url.where} ({self.keyspace})", doing)
 
     # -- schema -----------------------------------------------------------------------------
 
@@ -255,7 +267,8 @@ class CassandraStore:
                 continue
             if kind == "TABLE" and ks is not None and name.split(".")[-1] in ks.tables:
                 continue
-            self._guard(f"creating {name}", partial(self.session.execute, stmt))
+            with self._errors(f"creating {name}"):
+                self.session.execute(stmt)
             log.info("created %s %s", kind.lower(), name)
         self._warn_on_drift()
         self._prepare()
@@ -308,7 +321,8 @@ class CassandraStore:
             f"FROM {ks}.scores WHERE sensor_id = ? AND day = ? AND ts >= ? AND ts < ?",
         }
         for name, cql in queries.items():
-            stmt = self._guard(f"preparing {name}", partial(self.session.prepare, cql))
+            with self._errors(f"preparing {name}"):
+                stmt = self.session.prepare(cql)
             # Upserts and reads may be retried on another replica after a timeout: only
             # statements marked idempotent are.
             stmt.is_idempotent = True
@@ -322,32 +336,25 @@ class CassandraStore:
     def truncate(self) -> None:
         """Empty both tables of this keyspace (the demo's --fresh)."""
         for table in TABLES:
-            self._guard(
-                f"truncating {table}",
-                partial(self.session.execute, f"TRUNCATE {self.keyspace}.{table}"),
-            )
+            with self._errors(f"truncating {table}"):
+                self.session.execute(f"TRUNCATE {self.keyspace}.{table}")
 
     # -- writes -----------------------------------------------------------------------------
 
-    def _execute_all(
-        self, doing: str, statements: Iterable[tuple[Statement, Sequence[Any]]]
-    ) -> None:
-        results = self._guard(
-            doing,
-            lambda: execute_concurrent(
+    def _concurrently(
+        self, doing: str, statements: Sequence[tuple[Statement, Sequence[Any]]]
+    ) -> list[Any]:
+        """The statements' results in order, at most cassandra_max_in_flight at a time."""
+        with self._errors(doing):
+            # raise_on_first_error: a failed request raises here, so every result is a success.
+            results = execute_concurrent(
                 self.session,
                 statements,
                 concurrency=self.settings.cassandra_max_in_flight,
                 raise_on_first_error=True,
                 results_generator=False,
-            ),
-        )
-        failed = [r.result_or_exc for r in results if not r.success]
-        if failed:
-            raise BackendUnavailable(
-                f"Cassandra at {self.url.where}: {doing}: {len(failed)} requests failed, "
-                f"first: {failed[0]}"
             )
+        return [r.result_or_exc for r in results]
 
     def _write(
         self, doing: str, stmt: PreparedStatement, rows: dict[tuple[str, datetime], tuple[Any, ...]]
@@ -366,7 +373,7 @@ class CassandraStore:
                 for params in chunk:
                     batch.add(stmt, params)
                 statements.append((batch, ()))
-        self._execute_all(doing, statements)
+        self._concurrently(doing, statements)
 
     def write_readings(self, readings: Sequence[Reading]) -> int:
         # Keyed by identity so the last version of a reading in the batch wins: the rows of one
@@ -409,28 +416,14 @@ class CassandraStore:
         """(sensor_id, row) for the range, by sensor then ts ascending: one query per sensor-day."""
         if end <= start:
             return
-        sensors = sorted(set(sensor_ids))
-        days = _days(start, end)
-        params = [(sid, day, start, end) for sid in sensors for day in days]
-        results = self._guard(
-            f"reading {name}",
-            lambda: execute_concurrent_with_args(
-                self.session,
-                self._stmt(name),
-                params,
-                concurrency=self.settings.cassandra_max_in_flight,
-                raise_on_first_error=True,
-                results_generator=False,
-            ),
-        )
-        for (sid, *_), result in zip(params, results, strict=True):
-            if not result.success:
-                raise BackendUnavailable(
-                    f"Cassandra at {self.url.where}: reading {name}: {result.result_or_exc}"
-                )
+        stmt, doing = self._stmt(name), f"reading {name}"
+        keys = [(sid, day) for sid in sorted(set(sensor_ids)) for day in _days(start, end)]
+        pages = self._concurrently(doing, [(stmt, (*key, start, end)) for key in keys])
+        for (sid, _), page in zip(keys, pages, strict=True):
             # Partitions are newest first; the contract wants ascending time. Further pages
             # (more than fetch_size rows in a sensor-day) are fetched while listing.
-            rows: list[Any] = self._guard(f"reading {name}", partial(list, result.result_or_exc))
+            with self._errors(doing):
+                rows = list(page)
             for row in reversed(rows):
                 yield sid, row
 

@@ -17,8 +17,6 @@ if TYPE_CHECKING:
     from sensorguard.specs import DetectorChoice, ModelSpec
     from sensorguard.transforms import FeatureSpec
 
-OUTPUT_COLUMNS = ["score", "flag", "threshold"]
-
 
 @dataclass
 class DetectorBundle:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -23,69 +23,34 @@ def evaluate_scores(
 ) -> dict[str, Any]:
     """Point and event metrics over several sensors' rows (`keys`: sensor_id, ts).
 
-    Point metrics (precision, recall, F1, PR-AUC) pool every row. Event metrics are computed
-    per sensor by :func:`sensorguard.evaluation.event_metrics` (a false alarm is a run of
-    flags on one sensor's timeline) and summed: recall per fault kind, mean time to detect,
-    false alarms per sensor-day.
+    Point metrics (precision, recall, F1, PR-AUC) pool every row. Event metrics come from
+    :func:`sensorguard.evaluation.event_metrics_by_sensor` (a false alarm is a run of flags on
+    one sensor's timeline): recall per fault kind, mean time to detect, false alarms per
+    sensor-day. Each sensor's events are the labels its rows can show (see `sensor_events`).
     """
     import numpy as np
 
-    from sensorguard.evaluation import event_metrics, point_metrics
-    from sensorguard.training.labels import row_labels, sensor_events
+    from sensorguard.evaluation import Event, event_metrics_by_sensor, point_metrics
+    from sensorguard.training.labels import row_truth, sensor_events, sensor_rows
 
     scores = np.asarray(scores, dtype=np.float64)
     flags = scores > threshold
-    ts_all = keys["ts"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    sensor_all = keys["sensor_id"].to_numpy()
-    truth = np.zeros(len(keys), dtype=np.int8)
-    per_kind: dict[str, dict[str, Any]] = {}
-    totals = {"events": 0, "detected": 0, "false_alarms": 0, "sensor_days": 0.0, "delay": 0.0}
+    truth = row_truth(keys, labels)
+    events: dict[str, list[Event]] = {}
     unobservable = 0
-    for sensor_id in dict.fromkeys(sensor_all.tolist()):
-        rows = np.flatnonzero(sensor_all == sensor_id)
-        rows = rows[np.argsort(ts_all[rows], kind="stable")]
-        ts = ts_all[rows]
-        truth[rows], _ = row_labels(sensor_id, ts, labels)
-        events, missed = sensor_events(sensor_id, ts, labels, grace_s=grace_s)
+    for sensor_id, _, ts in sensor_rows(keys):
+        events[sensor_id], missed = sensor_events(sensor_id, ts, labels, grace_s=grace_s)
         unobservable += missed
-        result = event_metrics(ts.astype("datetime64[ns]"), flags[rows], events)
-        totals["false_alarms"] += result["false_alarms"]
-        totals["sensor_days"] += result["sensor_days"]
-        for kind, stats in result["per_kind"].items():
-            agg = per_kind.setdefault(kind, {"events": 0, "detected": 0, "delay": 0.0})
-            agg["events"] += stats["events"]
-            agg["detected"] += stats["detected"]
-            if stats["mean_time_to_detect_s"] is not None:
-                agg["delay"] += stats["mean_time_to_detect_s"] * stats["detected"]
-    kinds: dict[str, dict[str, Any]] = {}
-    for kind, agg in sorted(per_kind.items()):
-        totals["events"] += agg["events"]
-        totals["detected"] += agg["detected"]
-        totals["delay"] += agg["delay"]
-        kinds[kind] = {
-            "events": agg["events"],
-            "detected": agg["detected"],
-            "recall": agg["detected"] / agg["events"],
-            "mean_time_to_detect_s": agg["delay"] / agg["detected"] if agg["detected"] else None,
-        }
-    point = point_metrics(truth, flags, scores)
-    days = float(totals["sensor_days"])
+    pooled = event_metrics_by_sensor(
+        keys["sensor_id"].to_numpy(), keys["ts"].to_numpy(dtype="datetime64[ns]"), flags, events
+    )
     return {
-        **point,
+        **point_metrics(truth, flags, scores),
         "rows": len(keys),
         "positives": int(truth.sum()),
         "flags": int(flags.sum()),
-        "events": int(totals["events"]),
-        "detected": int(totals["detected"]),
         "unobservable_events": unobservable,
-        "event_recall": totals["detected"] / totals["events"] if totals["events"] else None,
-        "mean_time_to_detect_s": totals["delay"] / totals["detected"]
-        if totals["detected"]
-        else None,
-        "false_alarms": int(totals["false_alarms"]),
-        "sensor_days": days,
-        "false_alarms_per_sensor_day": totals["false_alarms"] / days if days > 0 else None,
-        "per_kind": kinds,
+        **pooled,
     }
 
 
@@ -93,7 +58,7 @@ def flat_metrics(report: dict[str, Any]) -> dict[str, float]:
     """The report as MLflow metrics: numbers only, per-kind values as `recall_<kind>` etc."""
     flat: dict[str, float] = {}
     for key, value in report.items():
-        if key != "per_kind" and isinstance(value, int | float) and value is not None:
+        if key != "per_kind" and isinstance(value, int | float):
             flat[key] = float(value)
     for kind, stats in report.get("per_kind", {}).items():
         flat[f"recall_{kind}"] = float(stats["recall"])
@@ -103,7 +68,7 @@ def flat_metrics(report: dict[str, Any]) -> dict[str, float]:
     return flat
 
 
-def metric_value(report: dict[str, Any], metric: str) -> float:
+def metric_value(report: Mapping[str, Any], metric: str) -> float:
     """A headline metric, with an undefined value (no events, one class) counted as 0."""
     value = report.get(metric)
     return float(value) if isinstance(value, int | float) else 0.0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, mode
 from sensorguard.errors import ConfigError
 
 if TYPE_CHECKING:
+    import numpy as np
     import numpy.typing as npt
     import pandas as pd
 
@@ -133,6 +134,31 @@ def row_labels(
     return label, kind
 
 
+def sensor_rows(
+    keys: pd.DataFrame,
+) -> Iterator[tuple[str, npt.NDArray[np.intp], npt.NDArray[np.int64]]]:
+    """Per sensor of `keys` (sensor_id, ts; several sensors, any order): its id, its row
+    positions in time order and their times in ns."""
+    import numpy as np
+
+    ts_all = keys["ts"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    ids = keys["sensor_id"].to_numpy()
+    for sensor_id in dict.fromkeys(ids.tolist()):
+        rows = np.flatnonzero(ids == sensor_id)
+        rows = rows[np.argsort(ts_all[rows], kind="stable")]
+        yield sensor_id, rows, ts_all[rows]
+
+
+def row_truth(keys: pd.DataFrame, labels: Sequence[LabelWindow]) -> npt.NDArray[np.int8]:
+    """The 0/1 label (see :func:`row_labels`) of every row of several sensors' `keys`."""
+    import numpy as np
+
+    truth = np.zeros(len(keys), dtype=np.int8)
+    for sensor_id, rows, ts in sensor_rows(keys):
+        truth[rows], _ = row_labels(sensor_id, ts, labels)
+    return truth
+
+
 def sensor_events(
     sensor_id: str,
     ts_ns: npt.NDArray[Any],
@@ -177,9 +203,3 @@ def labels_in_span(
     labels: Sequence[LabelWindow], start: datetime, end: datetime
 ) -> list[LabelWindow]:
     return [lab for lab in labels if lab.end > start and lab.start < end]
-
-
-def labels_frame(labels: Sequence[LabelWindow]) -> pd.DataFrame:
-    import pandas as pd
-
-    return pd.DataFrame([lab.model_dump() for lab in labels], columns=list(CSV_COLUMNS))

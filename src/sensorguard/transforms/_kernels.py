@@ -33,19 +33,25 @@ def moments(values: F) -> tuple[F, F, F, F, F]:
     return count, mean, std, vmin, vmax
 
 
+def _line_fit(x: F, y: F) -> tuple[F, F, F, F, F]:
+    """Centred least-squares sums of y on x per row, over the pairs where both are finite.
+
+    Returns (count, x mean, y mean, sxx, sxy); callers guard count and sxx before dividing.
+    """
+    ok = np.isfinite(x) & np.isfinite(y)
+    count = ok.sum(axis=1).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x_mean = np.where(ok, x, 0.0).sum(axis=1) / count
+        y_mean = np.where(ok, y, 0.0).sum(axis=1) / count
+        dx = np.where(ok, x - x_mean[:, None], 0.0)
+        dy = np.where(ok, y - y_mean[:, None], 0.0)
+    return count, x_mean, y_mean, (dx * dx).sum(axis=1), (dx * dy).sum(axis=1)
+
+
 def slope(values: F, hours: F) -> F:
     """Least-squares slope of each row's finite values against their times (units per hour)."""
-    finite = np.isfinite(values) & np.isfinite(hours)
-    count = finite.sum(axis=1).astype(np.float64)
+    count, _, _, sxx, sxy = _line_fit(hours, values)
     with np.errstate(invalid="ignore", divide="ignore"):
-        t = np.where(finite, hours, 0.0)
-        v = np.where(finite, values, 0.0)
-        t_mean = t.sum(axis=1) / count
-        v_mean = v.sum(axis=1) / count
-        dt = np.where(finite, t - t_mean[:, None], 0.0)
-        dv = np.where(finite, v - v_mean[:, None], 0.0)
-        sxx = (dt * dt).sum(axis=1)
-        sxy = (dt * dv).sum(axis=1)
         return np.where((count > 1) & (sxx > 0), sxy / sxx, np.nan)
 
 
@@ -63,19 +69,24 @@ def zscore(current: F, mean: F, std: F, clip: float) -> F:
 
 def pair_residual(x: F, y: F, x_now: F, y_now: F) -> F:
     """``y_now`` minus the least-squares line of y on x fitted to each row's previous pairs."""
-    ok = np.isfinite(x) & np.isfinite(y)
-    count = ok.sum(axis=1).astype(np.float64)
+    count, x_mean, y_mean, sxx, sxy = _line_fit(x, y)
     with np.errstate(invalid="ignore", divide="ignore"):
-        xs = np.where(ok, x, 0.0)
-        ys = np.where(ok, y, 0.0)
-        x_mean = xs.sum(axis=1) / count
-        y_mean = ys.sum(axis=1) / count
-        dx = np.where(ok, x - x_mean[:, None], 0.0)
-        dy = np.where(ok, y - y_mean[:, None], 0.0)
-        sxx = (dx * dx).sum(axis=1)
-        b = np.where(sxx > 0, (dx * dy).sum(axis=1) / sxx, 0.0)
+        b = np.where(sxx > 0, sxy / sxx, 0.0)
         fitted = y_mean + b * (x_now - x_mean)
         return np.where(count >= 3, y_now - fitted, np.nan)
+
+
+def steps(values: F, last_values: F, elapsed_ns: F) -> tuple[F, F, F]:
+    """(delta, rate per hour, stale seconds) of each value against the last present one.
+
+    ``elapsed_ns`` is the time since that last present value, NaN when there was none yet.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        delta = values - last_values
+        hours = elapsed_ns / NS_PER_HOUR
+        rate = np.where(hours > 0, delta / hours, np.nan)
+        stale = np.where(np.isfinite(values), 0.0, elapsed_ns / NS_PER_SECOND)
+    return delta, rate, stale
 
 
 def time_of_day(ts_ns: npt.NDArray[np.int64]) -> tuple[F, F]:

@@ -78,17 +78,11 @@ def channel_features(values: F, ts: I64, spec: FeatureSpec) -> dict[str, F]:
         out["zscore"] = k.zscore(values, prev[0], prev[1], spec.z_clip)
     if points & {"delta", "rate", "stale_s"}:
         ts_f = ts.astype(np.float64)
-        last_value = _previous(values, finite)
-        last_ts = _previous(ts_f, finite)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            delta = values - last_value
-            hours = (ts_f - last_ts) / k.NS_PER_HOUR
-            if "delta" in points:
-                out["delta"] = delta
-            if "rate" in points:
-                out["rate"] = np.where(hours > 0, delta / hours, np.nan)
-            if "stale_s" in points:
-                out["stale_s"] = np.where(finite, 0.0, (ts_f - last_ts) / k.NS_PER_SECOND)
+        elapsed = ts_f - _previous(ts_f, finite)
+        steps = k.steps(values, _previous(values, finite), elapsed)
+        for name, column in zip(("delta", "rate", "stale_s"), steps, strict=True):
+            if name in points:
+                out[name] = column
     if "flat_len" in points:
         out["flat_len"] = _flat_run(values, finite)
     if "seasonal" in points:

@@ -70,13 +70,14 @@ class FeatureState:
         times = np.fromiter(self._times, dtype=np.float64)
         out: dict[str, float] = {}
         current: dict[str, float] = {}
+        before: dict[str, F] = {}  # each channel's buffer before this reading
         for name, state in self._channels.items():
             raw = channels.get(name, float("nan"))
             value = float(raw) if raw is not None else float("nan")
             if not np.isfinite(value):
                 value = float("nan")
             current[name] = value
-            previous = np.fromiter(state.values, dtype=np.float64)  # before this reading
+            before[name] = previous = np.fromiter(state.values, dtype=np.float64)
             state.values.append(value)
             buffer = np.append(previous, value)
             out.update(
@@ -88,9 +89,8 @@ class FeatureState:
                 }
             )
         for x_name, y_name in spec.active_pairs:
-            w = spec.pair_window
-            xs = self._tail(np.fromiter(self._channels[x_name].values, dtype=np.float64)[:-1], w)
-            ys = self._tail(np.fromiter(self._channels[y_name].values, dtype=np.float64)[:-1], w)
+            xs = self._tail(before[x_name], spec.pair_window)
+            ys = self._tail(before[y_name], spec.pair_window)
             resid = k.pair_residual(
                 xs[None, :], ys[None, :], np.array([current[x_name]]), np.array([current[y_name]])
             )
@@ -123,21 +123,12 @@ class FeatureState:
         if "zscore" in points:
             _, mean, std, _, _ = k.moments(self._tail(previous, spec.baseline)[None, :])
             out["zscore"] = float(k.zscore(np.array([value]), mean, std, spec.z_clip)[0])
-        if state.last_ts is None:
-            delta = rate = stale = float("nan")
-        else:
-            delta = value - state.last_value
-            hours = (now - state.last_ts) / k.NS_PER_HOUR
-            rate = delta / hours if hours > 0 else float("nan")
-            stale = 0.0 if present else (now - state.last_ts) / k.NS_PER_SECOND
-        if present and state.last_ts is None:
-            stale = 0.0
-        if "delta" in points:
-            out["delta"] = delta
-        if "rate" in points:
-            out["rate"] = rate
-        if "stale_s" in points:
-            out["stale_s"] = stale
+        if points & {"delta", "rate", "stale_s"}:
+            elapsed = float("nan") if state.last_ts is None else float(now - state.last_ts)
+            steps = k.steps(np.array([value]), np.array([state.last_value]), np.array([elapsed]))
+            for key, column in zip(("delta", "rate", "stale_s"), steps, strict=True):
+                if key in points:
+                    out[key] = float(column[0])
         if "flat_len" in points:
             prev_value = previous[-1] if len(previous) else float("nan")
             state.flat = (state.flat + 1.0 if value == prev_value else 1.0) if present else 0.0
