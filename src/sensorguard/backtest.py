@@ -484,12 +484,10 @@ def plot_backtest(
     scored: ScoredSeries,
 ) -> None:
     """Channels (top) and score (bottom) over time; labels shaded, flags and alerts marked."""
-    import matplotlib
-
     from sensorguard.evaluation.metrics import runs
+    from sensorguard.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     ts = frame[time_col].dt.tz_localize(None)  # load_series made it UTC
     shown = list(channels)[:3]

@@ -78,6 +78,16 @@ class SqliteDatabase:
                 raise
             self.conn.execute("COMMIT")
 
+    def create_schema(self, sql: str) -> None:
+        """Run `CREATE … IF NOT EXISTS` statements in one transaction.
+
+        Statement by statement: `executescript` would commit the open transaction first.
+        """
+        with self.write() as conn:
+            for statement in sql.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+
     def read(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         with self.lock, self.errors():
             return self.conn.execute(sql, tuple(params)).fetchall()

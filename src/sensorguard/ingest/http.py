@@ -53,12 +53,8 @@ def create_app(
         version="1",
     )
     burst = settings.rate_limit_burst_s
-    per_client = TokenBuckets(
-        settings.rate_limit_per_client, settings.rate_limit_per_client * burst
-    )
-    per_sensor = TokenBuckets(
-        settings.rate_limit_per_sensor, settings.rate_limit_per_sensor * burst
-    )
+    per_client = TokenBuckets.per_second(settings.rate_limit_per_client, burst)
+    per_sensor = TokenBuckets.per_second(settings.rate_limit_per_sensor, burst)
 
     def client_id(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> str:
         if authenticate is None:

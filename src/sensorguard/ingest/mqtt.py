@@ -162,9 +162,8 @@ class MqttBridge:
         self.clean_session = clean_session
         self.connect_timeout_s = connect_timeout_s
         self.stats = BridgeStats()
-        burst = settings.rate_limit_burst_s
-        self._per_sensor = TokenBuckets(
-            settings.rate_limit_per_sensor, settings.rate_limit_per_sensor * burst
+        self._per_sensor = TokenBuckets.per_second(
+            settings.rate_limit_per_sensor, settings.rate_limit_burst_s
         )
         self._inbox: queue.Queue[_Inbound] = queue.Queue(maxsize=settings.mqtt_buffer)
         self._stop = threading.Event()

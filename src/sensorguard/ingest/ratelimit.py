@@ -32,6 +32,11 @@ class TokenBuckets:
         self._buckets: dict[str, _Bucket] = {}
         self._lock = threading.Lock()
 
+    @classmethod
+    def per_second(cls, rate: float, burst_s: float) -> TokenBuckets:
+        """Buckets refilling at `rate` per second that hold `burst_s` seconds of it."""
+        return cls(rate, rate * burst_s)
+
     def wait_for(self, wants: Mapping[str, float]) -> float:
         """Seconds until every named bucket holds what is wanted of it (0: it fits now)."""
         with self._lock:

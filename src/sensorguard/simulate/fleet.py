@@ -185,7 +185,7 @@ class Simulation:
 
     def keys(self) -> set[tuple[str, datetime]]:
         """Every reading's identity (sensor_id, ts), as the store keys it."""
-        ts = self.readings["ts"].dt.to_pydatetime()
+        ts = [t.to_pydatetime() for t in self.readings["ts"]]
         return set(zip(self.readings["sensor_id"], ts, strict=True))
 
     def iter_readings(self) -> Iterator[Reading]:

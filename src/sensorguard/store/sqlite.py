@@ -55,10 +55,7 @@ class SqliteStore:
         return cls(sqlite_path(url))
 
     def migrate(self) -> None:
-        with self._db.write() as conn:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+        self._db.create_schema(_SCHEMA)
 
     def write_readings(self, readings: Sequence[Reading]) -> int:
         rows = [

@@ -26,6 +26,15 @@ class Record:
     timestamp_ms: int
 
 
+def next_offsets(records: Sequence[Record]) -> dict[tuple[str, int], int]:
+    """Per (topic, partition), the offset to commit: one past the highest record processed."""
+    highest: dict[tuple[str, int], int] = {}
+    for rec in records:
+        key = (rec.topic, rec.partition)
+        highest[key] = max(highest.get(key, -1), rec.offset)
+    return {key: offset + 1 for key, offset in highest.items()}
+
+
 Message = tuple[str | None, bytes]
 """(key, value) as a producer sends it; the key picks the partition, keeping one sensor in order."""
 

@@ -19,7 +19,7 @@ from kafka.structs import MemberState, OffsetAndMetadata
 
 from sensorguard.errors import BackendUnavailable, ConfigError
 from sensorguard.settings import Settings, get_settings
-from sensorguard.stream.base import ALL_TOPICS, Message, Record
+from sensorguard.stream.base import ALL_TOPICS, Message, Record, next_offsets
 
 log = logging.getLogger(__name__)
 
@@ -330,14 +330,9 @@ class KafkaStreamConsumer:
     def commit(self, records: Sequence[Record]) -> None:
         if not records:
             return
-        highest: dict[tuple[str, int], int] = {}
-        for rec in records:
-            k = (rec.topic, rec.partition)
-            highest[k] = max(highest.get(k, -1), rec.offset)
-        # Kafka's committed offset is the next record to read, hence +1.
         offsets = {
-            TopicPartition(self._stream.physical(t), p): OffsetAndMetadata(o + 1, "", -1)
-            for (t, p), o in highest.items()
+            TopicPartition(self._stream.physical(t), p): OffsetAndMetadata(o, "", -1)
+            for (t, p), o in next_offsets(records).items()
         }
         try:
             self._consumer.commit(offsets)

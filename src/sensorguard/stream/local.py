@@ -16,7 +16,7 @@ from pathlib import Path
 from sensorguard.errors import NotFound
 from sensorguard.settings import sqlite_path
 from sensorguard.sqlite_db import SqliteDatabase
-from sensorguard.stream.base import ALL_TOPICS, Message, Record
+from sensorguard.stream.base import ALL_TOPICS, Message, Record, next_offsets
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS topics (
@@ -59,10 +59,7 @@ class LocalLog:
         self.default_partitions = partitions
         self._db = SqliteDatabase(path, what="stream log", synchronous="FULL")
         self._round_robin = count()
-        with self._db.write() as conn:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+        self._db.create_schema(_SCHEMA)
 
     @classmethod
     def from_url(cls, url: str, *, partitions: int = 6) -> LocalLog:
@@ -169,16 +166,12 @@ class LocalConsumer:
         return out
 
     def commit(self, records: Sequence[Record]) -> None:
-        highest: dict[tuple[str, int], int] = {}
-        for rec in records:
-            k = (rec.topic, rec.partition)
-            highest[k] = max(highest.get(k, -1), rec.offset)
         with self._log._db.write() as conn:
             conn.executemany(
                 "INSERT INTO group_offsets VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (group_id, topic, partition) "
                 "DO UPDATE SET next_offset = MAX(next_offset, excluded.next_offset)",
-                [(self.group, t, p, o + 1) for (t, p), o in highest.items()],
+                [(self.group, t, p, o) for (t, p), o in next_offsets(records).items()],
             )
 
     def close(self) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sensorguard.plotting import pyplot
 
 if TYPE_CHECKING:
     import numpy as np
@@ -24,16 +26,6 @@ KIND_COLOURS = {
 }
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    # No display in CI, Airflow workers or the demo: render to files only.
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def score_timeline(
     keys: pd.DataFrame,
     scores: npt.NDArray[np.float64],
@@ -48,7 +40,7 @@ def score_timeline(
     import numpy as np
     import pandas as pd
 
-    plt = _pyplot()
+    plt = pyplot()
     faulty = {lab.sensor_id for lab in labels}
     sensors = sorted(keys["sensor_id"].unique(), key=lambda s: (s not in faulty, s))[:max_sensors]
     fig, axes = plt.subplots(
@@ -92,7 +84,7 @@ def pr_curve(
 
     if truth.min() == truth.max():
         return None
-    plt = _pyplot()
+    plt = pyplot()
     precision, recall, _ = precision_recall_curve(truth, scores)
     fig, ax = plt.subplots(figsize=(5, 4))
     ax.plot(recall, precision, lw=1.2)
