@@ -31,16 +31,15 @@ if TYPE_CHECKING:
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 
-# Our entries: (label, detector, refit_every rows, suppression as a fraction of the probation).
-# The first is the entry; the others are ablations showing what each ingredient is worth.
+# Our entries. The first is exactly what `sensorguard backtest FILE --train-rows <probation>`
+# does by default; the others swap one ingredient to show what it is worth.
 CONFIGS: dict[str, dict[str, Any]] = {
-    "sensorguard-ecod": {"detector": "ecod", "refit_every": 0, "suppress": 0.5},
-    "ablation: refit every 100 rows": {"detector": "ecod", "refit_every": 100, "suppress": 0.5},
-    "ablation: no suppression": {"detector": "ecod", "refit_every": 0, "suppress": 0.0},
-    "ablation: iforest": {"detector": "iforest", "refit_every": 0, "suppress": 0.5},
-    # What `sensorguard backtest` does by default: a detector chosen per file on its probation
-    # period alone (synthetic faults injected there; no label used), as a user without tuning gets.
-    "backtest default: chosen per file": {"detector": "auto", "refit_every": 0, "suppress": 0.5},
+    "sensorguard (backtest default)": {"detector": "tail_max"},
+    "variant: ecod": {"detector": "ecod"},
+    "variant: iforest": {"detector": "iforest"},
+    "variant: robust_z": {"detector": "robust_z"},
+    "variant: open level 3": {"detector": "tail_max", "open_level": 3.0},
+    "variant: ecod, alerts with a cool-down": {"detector": "ecod", "cooldown": 0.5},
 }
 PROFILE_LABELS = {
     "standard": "Standard",
@@ -58,32 +57,42 @@ def default_root() -> Path:
 
 
 def score_file(args: tuple[Path, str, dict[str, Any]]) -> tuple[str, np.ndarray, float]:
-    """One file's per-row NAB scores (suppressed unit scores) and the time it took."""
+    """One file's per-row NAB scores (each alert's opening score, 0 elsewhere) and its time."""
     import pandas as pd
 
-    from sensorguard.backtest import ScoringPlan, nab_spec, score_series, select_detector
+    from sensorguard.backtest import backtest_frame
     from sensorguard.evaluation.nab import probation_length
-    from sensorguard.transforms import compute_features
+    from sensorguard.scoring import ScoringPolicy
 
     warnings.filterwarnings("ignore", category=RuntimeWarning)
     root, name, config = args
     started = time.perf_counter()
     frame = pd.read_csv(root / "data" / name)
-    spec = nab_spec()
     # NAB scores rows in file order (a few files step back in time once): keep that order.
-    features = compute_features(frame, spec, time_col="timestamp").to_numpy()
-    probation = probation_length(len(frame))
-    detector = config["detector"]
-    if detector == "auto":
-        detector, _ = select_detector(frame, "timestamp", ["value"], probation, spec)
-    plan = ScoringPlan(
-        detector=detector,
-        spec=spec,
-        refit_every=config["refit_every"],
-        suppress=int(config["suppress"] * probation),
+    policy = None
+    if "open_level" in config:
+        level = config["open_level"]
+        policy = ScoringPolicy(open_level=level, hold_level=min(level, ScoringPolicy().hold_level))
+    run = backtest_frame(
+        frame,
+        "timestamp",
+        ["value"],
+        probation_length(len(frame)),
+        detector=config["detector"],
+        policy=policy,
     )
-    scored = score_series(features, probation, plan)
-    return name, scored.alert_score, time.perf_counter() - started
+    if config.get("cooldown"):
+        # Not what backtest does: a score counts only where it beats every score of the
+        # previous `cooldown x probation` rows (the previous session's NAB-tuned suppression).
+        scores = run.verdicts.score
+        rows = int(config["cooldown"] * probation_length(len(frame)))
+        before = pd.Series(scores).shift(1).rolling(rows, min_periods=1).max().fillna(-1.0)
+        return (
+            name,
+            np.where(scores > before.to_numpy(), scores, 0.0),
+            time.perf_counter() - started,
+        )
+    return name, run.alert_score, time.perf_counter() - started
 
 
 def sweep_corpus(

@@ -8,6 +8,7 @@ aliases and tags only, never the deprecated stages.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -82,7 +83,11 @@ def register_candidate(
     *,
     description: str = "",
 ) -> str:
-    """Register a logged candidate as a new version of `sensorguard-<group>`; its version."""
+    """Register a logged candidate as a version of `sensorguard-<group>`; its version.
+
+    Idempotent: if a version of this run and model already exists (an Airflow retry of the
+    register task), that version is returned with `tags` merged onto it, and none is created.
+    """
     name = registered_model_name(group)
     if _registered_model(client, group) is None:
         client.create_registered_model(
@@ -90,8 +95,12 @@ def register_candidate(
             tags={"sensorguard.group": group},
             description=description or f"SensorGuard anomaly detector of sensor group {group}",
         )
-    # The client call, unlike mlflow.register_model, does not print to stderr.
     model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+    existing = _registered_version(client, name, model_uri, run_id, model_id)
+    if existing is not None:
+        _merge_tags(client, existing, tags)
+        return str(existing.version)
+    # The client call, unlike mlflow.register_model, does not print to stderr.
     version = client.create_model_version(
         name,
         source=model_uri,
@@ -100,6 +109,36 @@ def register_candidate(
         model_id=model_id,
     )
     return str(version.version)
+
+
+def _registered_version(
+    client: MlflowClient, name: str, model_uri: str, run_id: str, model_id: str | None
+) -> ModelVersion | None:
+    """The version of `name` already registered from this run's `model_uri`, if any.
+
+    The run id alone is not enough (a run may log several models), so the model must match
+    too. Registries store `source` as given for a logged model's `models:/m-<id>` URI and
+    for `runs:/` URIs, so the URI usually compares as is; Databricks registries store the
+    logged model's artifact location instead, and REST ones may report its `model_id`.
+    """
+    same_run = list(client.search_model_versions(f"name='{name}' and run_id='{run_id}'"))
+    for mv in same_run:
+        if mv.source == model_uri or (model_id is not None and mv.model_id == model_id):
+            return mv
+    if not same_run or model_id is None:
+        return None
+    # Only looked up when a version of this run exists under another source.
+    location = client.get_logged_model(model_id).artifact_location
+    return next((mv for mv in same_run if mv.source == location), None)
+
+
+def _merge_tags(client: MlflowClient, mv: ModelVersion, tags: Mapping[str, object]) -> None:
+    """Set the `tags` whose stored value differs; tags set since registration are kept."""
+    stored = mv.tags or {}
+    for key, value in tags.items():
+        text = tag_value(value)
+        if stored.get(key) != text:
+            client.set_model_version_tag(mv.name, str(mv.version), key, text)
 
 
 def set_tags(client: MlflowClient, group: str, version: str, tags: Mapping[str, object]) -> None:
@@ -137,7 +176,10 @@ class GateDecision:
 
 
 def floor_failures(report: Mapping[str, Any], policy: GatePolicy) -> list[str]:
-    """Every minimum the spec sets that this evaluation misses."""
+    """Every minimum, and the false-alarm cap, that this evaluation misses.
+
+    With a cap set, an unknown false-alarm rate (no sensor-days evaluated) fails too.
+    """
     from sensorguard.training.evaluate import metric_value
 
     failures = []
@@ -150,10 +192,29 @@ def floor_failures(report: Mapping[str, Any], policy: GatePolicy) -> list[str]:
         if value < floor:
             failures.append(f"{metric} {value:.3f} < {floor:g}")
     ceiling = policy.max_false_alarms_per_sensor_day
-    alarms = report.get("false_alarms_per_sensor_day")
-    if ceiling is not None and isinstance(alarms, int | float) and alarms > ceiling:
+    if ceiling is None:
+        return failures
+    alarms = _number(report.get("false_alarms_per_sensor_day"))
+    if alarms is None:
+        # The rate is undefined when no sensor-days were evaluated. Such a candidate cannot
+        # show it stays under the cap, and passing it would put an unmeasured alarm rate in
+        # front of users, so it fails rather than being counted as quiet.
+        days = _number(report.get("sensor_days"))
+        evaluated = "no sensor-days evaluated" if not days else f"{days:g} sensor-days evaluated"
+        failures.append(
+            f"false_alarms_per_sensor_day unknown ({evaluated}): "
+            f"cannot show it stays <= {ceiling:g}"
+        )
+    elif alarms > ceiling:
         failures.append(f"false_alarms_per_sensor_day {alarms:.2f} > {ceiling:g}")
     return failures
+
+
+def _number(value: object) -> float | None:
+    """A report value as a number; None for a missing, undefined (None, NaN) or boolean one."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        return None
+    return float(value)
 
 
 def rank_key(report: Mapping[str, Any], metric: str) -> tuple[float, float, float]:

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from sensorguard.errors import ConfigError, NotFound
+from sensorguard.scoring.policy import ScoringPolicy
 
 if TYPE_CHECKING:
     from sensorguard.schemas import Sensor
@@ -78,21 +79,6 @@ class DetectorChoice(BaseModel):
         return f"{self.name}({extras})"
 
 
-class ThresholdPolicy(BaseModel):
-    """How a candidate's flag threshold is chosen from its scores on the TRAINING rows only."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    method: Literal["contamination", "quantile"] = "quantile"
-    contamination: float = Field(0.01, gt=0, lt=0.5)
-    quantile: float = Field(0.995, gt=0.5, lt=1)
-
-    @property
-    def level(self) -> float:
-        """The quantile of training scores used as threshold."""
-        return 1.0 - self.contamination if self.method == "contamination" else self.quantile
-
-
 class TrainingWindow(BaseModel):
     """How much history a training run reads; the last `eval_days` of it are held out."""
 
@@ -130,7 +116,9 @@ class GatePolicy(BaseModel):
     min_f1: float = Field(0.0, ge=0, le=1)
     min_pr_auc: float = Field(0.0, ge=0, le=1)
     min_event_recall: float = Field(0.0, ge=0, le=1)
-    max_false_alarms_per_sensor_day: float | None = Field(None, ge=0)
+    # Capped by default: a spec that forgets the cap must not promote a model that pages
+    # users all day. An explicit null lifts the cap; with one set, an unknown rate fails.
+    max_false_alarms_per_sensor_day: float | None = Field(2.0, ge=0)
     min_improvement: float = Field(0.0, ge=0)
 
 
@@ -160,7 +148,7 @@ class ModelSpec(BaseModel):
     # FeatureSpec fields other than `channels`; validated by building the FeatureSpec.
     features: dict[str, Any] = Field(default_factory=dict)
     detectors: tuple[DetectorChoice, ...] = Field(min_length=1)
-    threshold: ThresholdPolicy = ThresholdPolicy()
+    scoring: ScoringPolicy = ScoringPolicy()
     training: TrainingWindow = TrainingWindow()
     evaluation: EvaluationPolicy = EvaluationPolicy()
     gate: GatePolicy = GatePolicy()

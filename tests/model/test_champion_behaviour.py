@@ -18,7 +18,7 @@ from model_helpers import SHIPPED_SPECS, START, stored_fleet
 
 from sensorguard.champion import load_champion
 from sensorguard.simulate import SimulationConfig, simulate_fleet
-from sensorguard.training.evaluate import evaluate_scores
+from sensorguard.training.evaluate import evaluate_verdicts
 from sensorguard.training.labels import from_simulation, labels_in_span
 
 KINDS = ("spike", "level_shift", "drift", "stuck", "noise_burst", "dropout")
@@ -64,8 +64,14 @@ def scored(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     keep = (readings["ts"] >= pd.Timestamp(fresh.start + WARM_UP)).to_numpy()
     keys = readings.loc[keep, ["sensor_id", "ts"]]
     labels = labels_in_span(from_simulation(fresh.labels), fresh.start + WARM_UP, fresh.end)
-    threshold = float(out["threshold"].iloc[0])
-    report = evaluate_scores(keys, out["score"].to_numpy()[keep], threshold, labels, grace_s=1800)
+    report = evaluate_verdicts(
+        keys,
+        out["score"].to_numpy()[keep],
+        out["flag"].to_numpy()[keep],
+        out["kind"].to_numpy(dtype=object)[keep],
+        labels,
+        grace_s=1800,
+    )
     return {"report": report, "detector": outcome["decision"]["best_detector"]}
 
 

@@ -104,7 +104,10 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     blind = root / "blind_specs"
     shutil.copytree(FAST_SPECS, blind)
     with (blind / "climate.yaml").open("a") as handle:
-        handle.write("threshold: {quantile: 0.99999}\ngate: {min_pr_auc: 0, min_event_recall: 0}\n")
+        handle.write(
+            "scoring: {open_level: 250, hold_level: 250}\n"
+            "gate: {min_pr_auc: 0, min_event_recall: 0, max_false_alarms_per_sensor_day: null}\n"
+        )
     blind_settings = settings.model_copy(update={"model_specs_dir": blind})
     second = run_training(blind_settings, group="climate", end=sim.end, labels=labels)[0]
     return {"settings": settings, "first": first, "second": second}

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from sensorguard.errors import SensorGuardError
+
+if TYPE_CHECKING:
+    from sensorguard.scoring import ScoringPolicy
 
 
 def _windows(text: str) -> list[int]:
@@ -22,6 +25,20 @@ def _windows(text: str) -> list[int]:
     if len(set(windows)) != len(windows):
         raise typer.BadParameter(f"windows must be distinct, got {text!r}")
     return windows
+
+
+def _policy(open_level: float) -> ScoringPolicy:
+    from pydantic import ValidationError
+
+    from sensorguard.scoring import ScoringPolicy
+
+    default = ScoringPolicy()
+    try:
+        return ScoringPolicy(open_level=open_level, hold_level=min(default.hold_level, open_level))
+    except ValidationError as err:
+        raise typer.BadParameter(
+            f"--open-level: {err.errors()[0]['msg']}, got {open_level}"
+        ) from None
 
 
 def backtest(
@@ -51,23 +68,25 @@ def backtest(
         typer.Option("--train-fraction", help="Training prefix as a fraction of the rows."),
     ] = None,
     detector: Annotated[
-        str | None,
-        typer.Option(
-            "--detector", help="Registered detector name; default: chosen on the training rows."
-        ),
-    ] = None,
+        str,
+        typer.Option("--detector", help="Registered detector name (sensorguard models detectors)."),
+    ] = "tail_max",
     windows: Annotated[
         str, typer.Option("--windows", help="Rolling windows in readings, e.g. 5,20.")
     ] = "5,20",
-    refit_every: Annotated[
-        int | None,
+    open_level: Annotated[
+        float | None,
         typer.Option(
-            "--refit-every",
-            help="Refit on all past rows every N rows (0 = frozen; default: half the training rows).",
+            "--open-level",
+            help="Score (surprise, -log10 of the chance) that opens a fault episode; default 4.",
         ),
     ] = None,
 ) -> None:
-    """Backtest a detector on FILE without look-ahead and write predictions, metrics and a plot."""
+    """Backtest a detector on FILE without look-ahead and write predictions, metrics and a plot.
+
+    The detector is fitted and calibrated on the training prefix, then frozen; every later row
+    is scored from itself and the rows before it, one at a time, as a live sensor would be.
+    """
     from sensorguard.backtest import run_backtest
 
     def progress(message: str) -> None:
@@ -85,7 +104,7 @@ def backtest(
             train_fraction=train_fraction,
             detector=detector,
             windows=_windows(windows),
-            refit_every=refit_every,
+            policy=None if open_level is None else _policy(open_level),
             progress=progress,
         )
     except SensorGuardError as err:

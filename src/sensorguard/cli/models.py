@@ -151,7 +151,7 @@ def specs(as_json: JsonFlag = False) -> None:
                 ",".join(f"{k}={v}" for k, v in s.members.tags.items()),
                 ",".join(s.channels),
                 ", ".join(d.label for d in s.detectors),
-                f"{s.threshold.method} q={s.threshold.level:g}",
+                f"open {s.scoring.open_level:g} / hold {s.scoring.hold_level:g}",
                 f"{s.training.days:g}d (eval {s.training.eval_days:g}d)",
                 s.spec_hash(),
             ]

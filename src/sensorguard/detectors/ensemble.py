@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 from pyod.models.base import BaseDetector
 
-from sensorguard.detectors.stats import robust_location_scale, thin_evenly
+from sensorguard.detectors.stats import forget_training_rows, robust_location_scale, thin_evenly
 from sensorguard.errors import ConfigError
 
 F = npt.NDArray[np.float64]
@@ -49,10 +49,11 @@ class ScoreAverage(BaseDetector):  # type: ignore[misc]
             rows = thin_evenly(len(X), entry(name).max_train_rows)
             estimator = make_estimator(name, **params.get(name, {}))
             estimator.fit(X[rows])
+            scores = np.asarray(estimator.decision_scores_, dtype=np.float64)
+            self.score_location_.append(robust_location_scale(scores))
+            # Otherwise every member carries a score per training row into the pickled ensemble.
+            forget_training_rows(estimator, scores)
             self.estimators_.append(estimator)
-            self.score_location_.append(
-                robust_location_scale(np.asarray(estimator.decision_scores_, dtype=np.float64))
-            )
         self.decision_scores_ = self.decision_function(X)
         self._process_decision_scores()
         return self

@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sensorguard.detectors.registry import entry, make_estimator
-from sensorguard.detectors.stats import robust_columns, thin_evenly
+from sensorguard.detectors.stats import forget_training_rows, robust_columns, thin_evenly
 from sensorguard.errors import SensorGuardError, ValidationFailed
 
 F = npt.NDArray[np.float64]
@@ -27,10 +27,16 @@ class Detector:
 
     ``fit(X)`` learns per-feature median/spread (scaling is fitted on training data only),
     fills missing values with the training median, thins training rows to the detector's cap,
-    fits the estimator and sets ``decision_scores_``, ``threshold_`` (the estimator's
-    contamination quantile of training scores) and ``labels_``. ``decision_function(X)``:
-    higher = more anomalous. A DataFrame passed to ``fit`` pins the column order; a DataFrame
-    passed later must have the same columns.
+    fits the estimator and sets ``threshold_`` (the estimator's contamination quantile of
+    training scores), ``decision_scores_`` and ``labels_``. ``decision_function(X)``: higher =
+    more anomalous, each row's score a function of that row alone. A DataFrame passed to
+    ``fit`` pins the column order; a DataFrame passed later must have the same columns.
+
+    Unlike PyOD's, ``decision_scores_`` is not one score per training row but a sorted sample
+    of at most :data:`~sensorguard.detectors.stats.SCORE_SAMPLE_SIZE` of them, evenly spaced
+    in rank (``labels_`` are its labels): its quantiles are the training scores' quantiles,
+    and a pickled detector does not grow with the training rows. The estimator's own
+    per-row arrays are replaced by the same sample.
     """
 
     def __init__(
@@ -90,16 +96,24 @@ class Detector:
         finite = train_scores[np.isfinite(train_scores)]
         # Degenerate training data can give inf (e.g. PCA's zero-variance components).
         fill = float(finite.max()) if len(finite) else 0.0
-        self.decision_scores_ = np.where(np.isfinite(train_scores), train_scores, fill)
+        train_scores = np.where(np.isfinite(train_scores), train_scores, fill)
         threshold = float(self.estimator.threshold_)
         self.threshold_ = (
             threshold
             if np.isfinite(threshold)
-            else float(np.percentile(self.decision_scores_, 100 * (1 - self.contamination)))
+            else float(np.percentile(train_scores, 100 * (1 - self.contamination)))
         )
+        forget_training_rows(self.estimator, train_scores)
+        self.decision_scores_ = self.estimator.decision_scores_
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(np.int64)
         self.n_train_rows_ = len(rows)
         return self
+
+    def scaled(self, X: Any) -> F:
+        """Rows as the estimator sees them: robustly scaled, missing values at the median."""
+        if not hasattr(self, "center_"):
+            raise NotFitted(f"detector {self.name!r} must be fitted before scoring")
+        return self._transform(self._matrix(X, fitting=False))
 
     def decision_function(self, X: Any) -> F:
         if not hasattr(self, "center_"):

@@ -17,9 +17,12 @@ class DetectorEntry:
     """Where a detector class lives, the settings we default to, and its training-row cap.
 
     ``max_train_rows`` bounds fit cost and model size: LOF/KNN/OCSVM fit grows about
-    quadratically with rows, ECOD/COPOD keep the whole training matrix inside the model (and
-    score in time proportional to it). Rows beyond the cap are thinned evenly across the
-    training period (deterministic, keeps the whole period represented).
+    quadratically with rows, and their models keep training rows (all of them, or OCSVM's
+    support vectors), so the cap also bounds their size and scoring cost. The others keep a
+    fixed-size summary (trees, histograms, components, ECOD/COPOD's sorted sample of at most
+    2,000 values per feature): their cap bounds only the fit time. Rows beyond the cap are
+    thinned evenly across the training period (deterministic, keeps the whole period
+    represented).
     """
 
     module: str
@@ -44,17 +47,17 @@ REGISTRY: Mapping[str, DetectorEntry] = MappingProxyType(
             "isolation forest: random axis splits, anomalies isolate in few splits",
         ),
         "ecod": DetectorEntry(
-            "pyod.models.ecod",
+            "sensorguard.detectors.tails",
             "ECOD",
             {},
-            10_000,
+            200_000,
             "empirical-CDF tail probabilities per feature, parameter free",
         ),
         "copod": DetectorEntry(
-            "pyod.models.copod",
+            "sensorguard.detectors.tails",
             "COPOD",
             {},
-            10_000,
+            200_000,
             "empirical copula tail probabilities, parameter free",
         ),
         "hbos": DetectorEntry(
@@ -98,6 +101,13 @@ REGISTRY: Mapping[str, DetectorEntry] = MappingProxyType(
             {"nu": 0.1, "gamma": "scale"},
             5_000,
             "one-class SVM (RBF kernel) around the training data",
+        ),
+        "tail_max": DetectorEntry(
+            "sensorguard.detectors.tailmax",
+            "TailMax",
+            {"tail": 0.02},
+            200_000,
+            "most surprising feature: rank-based tails, extrapolated past the training extremes",
         ),
         "robust_z": DetectorEntry(
             "sensorguard.detectors.robust_z",

@@ -33,9 +33,14 @@ class RobustZ(BaseDetector):  # type: ignore[misc]
         self._process_decision_scores()
         return self
 
-    def decision_function(self, X: F) -> F:
+    def feature_scores(self, X: F) -> F:
+        """|robust z| per row and feature (rows x features); the score is its top-``k`` mean."""
         deviation = np.abs((np.asarray(X, dtype=np.float64) - self.center_) / self.scale_)
-        deviation = np.where(np.isfinite(deviation), deviation, 0.0)
+        result: F = np.where(np.isfinite(deviation), deviation, 0.0)
+        return result
+
+    def decision_function(self, X: F) -> F:
+        deviation = self.feature_scores(X)
         k = max(1, min(self.top_k, deviation.shape[1]))
         top = -np.partition(-deviation, k - 1, axis=1)[:, :k]
         result: F = top.mean(axis=1)

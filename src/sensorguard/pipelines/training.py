@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from mlflow import MlflowClient
 
-    from sensorguard.schemas import Sensor
+    from sensorguard.schemas import Sensor, SensorType
+    from sensorguard.scoring import Verdicts
     from sensorguard.settings import Settings
     from sensorguard.specs import DetectorChoice, ModelSpec
     from sensorguard.training.bundle import DetectorBundle
@@ -84,6 +85,27 @@ class StepContext:
             return metadata.list_sensors()
         finally:
             metadata.close()
+
+    @cached_property
+    def sensor_types(self) -> list[SensorType]:
+        from sensorguard.wiring import open_configured_metadata
+
+        metadata = open_configured_metadata(self.settings)
+        try:
+            return metadata.list_sensor_types()
+        finally:
+            metadata.close()
+
+    def ranges(self, spec: ModelSpec) -> dict[str, tuple[float, float]]:
+        """Each channel's physical range: the widest over the group's sensor types."""
+        out: dict[str, tuple[float, float]] = {}
+        for sensor_type in self.sensor_types:
+            if sensor_type.name not in spec.members.sensor_types:
+                continue
+            for name, channel in sensor_type.channels.items():
+                lo, hi = out.get(name, (channel.min, channel.max))
+                out[name] = (min(lo, channel.min), max(hi, channel.max))
+        return out
 
     def spec(self, group: str) -> ModelSpec:
         if group not in self.specs:
@@ -164,7 +186,13 @@ def _load_dataset(
     store = open_configured_store(ctx.settings)
     try:
         return load_group_dataset(
-            store, spec, ctx.sensor_ids(spec), end=end, days=days, fetch_features=fetch
+            store,
+            spec,
+            ctx.sensor_ids(spec),
+            end=end,
+            days=days,
+            fetch_features=fetch,
+            ranges=ctx.ranges(spec),
         )
     finally:
         store.close()
@@ -211,6 +239,7 @@ def _train(
     source: Source,
     trigger_reason: str,
     memory: _Memory,
+    labels: Sequence[LabelWindow] | None = None,
 ) -> dict[str, Any]:
     import mlflow
 
@@ -264,7 +293,16 @@ def _train(
             ctx.progress(f"{group}: fitting {choice.label} on {len(features):,} rows")
             try:
                 candidates.append(
-                    _fit_candidate(spec, choice, features, example, snapshot, experiment_id, memory)
+                    _fit_candidate(
+                        spec,
+                        choice,
+                        dataset,
+                        labels or (),
+                        example,
+                        snapshot,
+                        experiment_id,
+                        memory,
+                    )
                 )
             except Exception as err:  # one broken candidate must not sink its siblings
                 # The nested run is already marked FAILED by its context manager.
@@ -296,15 +334,15 @@ def _train(
 def _fit_candidate(
     spec: ModelSpec,
     choice: DetectorChoice,
-    features: pd.DataFrame,
+    dataset: GroupDataset,
+    labels: Sequence[LabelWindow],
     example: pd.DataFrame,
     snapshot: dict[str, Any],
     experiment_id: str,
     memory: _Memory,
 ) -> dict[str, str]:
-    """Fit one candidate in its own nested run: params, threshold, pyfunc model."""
+    """Fit one candidate in its own nested run: params, calibration, pyfunc model."""
     import mlflow
-    import numpy as np
 
     from sensorguard.training.bundle import fit_bundle
     from sensorguard.training.pyfunc import log_bundle
@@ -319,21 +357,22 @@ def _fit_candidate(
             {
                 "detector": choice.name,
                 **{f"param.{k}": v for k, v in choice.params.items()},
-                "threshold_method": spec.threshold.method,
-                "threshold_level": spec.threshold.level,
+                **{f"scoring.{k}": v for k, v in spec.scoring.model_dump().items()},
                 "spec_hash": spec.spec_hash(),
-                "feature_count": len(features.columns),
+                "feature_count": len(dataset.features.columns),
                 "snapshot_path": snapshot["path"],
                 "snapshot_rows": snapshot["rows"],
                 "snapshot_hash": snapshot["sha256_16"],
             }
         )
-        bundle, train_scores = fit_bundle(spec, choice, features)
+        bundle = fit_bundle(spec, choice, dataset, labels)
         mlflow.log_metrics(
             {
                 "threshold": bundle.threshold,
                 "fit_seconds": float(bundle.info["fit_seconds"]),
-                "train_score_median": float(np.median(train_scores)),
+                "fit_rows": float(bundle.info["fit_rows"]),
+                "calibration_rows": float(bundle.info["calibration_rows"]),
+                "left_out_rows": float(bundle.info["left_out_rows"]),
             }
         )
         mlflow.log_dict({"features": bundle.feature_names}, "features.json")
@@ -352,7 +391,10 @@ def train_group(
     source: Source = "store",
     trigger_reason: str = "manual",
 ) -> dict[str, Any]:
-    """Fit every candidate of the group's spec; log runs and pyfunc models; return their ids."""
+    """Fit every candidate of the group's spec; log runs and pyfunc models; return their ids.
+
+    Training rows inside the configured labels' fault windows are left out of the fit.
+    """
     return _train(
         StepContext(settings),
         group,
@@ -361,18 +403,21 @@ def train_group(
         source=source,
         trigger_reason=trigger_reason,
         memory=_Memory(),
+        labels=load_labels(settings),
     )
 
 
-def _eval_scores(bundle: DetectorBundle, dataset: GroupDataset) -> npt.NDArray[np.float64]:
-    """Scores of the evaluation rows, with features from the dataset when the bundle's match."""
+def _eval_verdicts(bundle: DetectorBundle, dataset: GroupDataset) -> Verdicts:
+    """Verdicts of the evaluation rows, scored as the stream would score them.
+
+    Each sensor's whole history (training rows first) goes through the scoring path, so the
+    episode state at the first evaluation row is the one a live scorer would have; features
+    come from the dataset when the bundle's spec matches, else the bundle computes its own.
+    """
     evaluate = dataset.eval_mask.to_numpy()
-    if bundle.feature_spec == dataset.feature_spec:
-        return bundle.score_features(dataset.features[evaluate])
-    # A champion trained under another FeatureSpec computes its own features over the same
-    # history (warm-up included), then only the evaluation rows are scored.
-    features = bundle.features_of(dataset.readings)
-    return bundle.score_features(features[evaluate])
+    features = dataset.features if bundle.feature_spec == dataset.feature_spec else None
+    verdicts = bundle.model.score_frame(dataset.readings, features)
+    return verdicts.subset(evaluate)
 
 
 def _log_evaluation(
@@ -381,8 +426,7 @@ def _log_evaluation(
     title: str,
     keys: pd.DataFrame,
     truth: npt.NDArray[np.int8],
-    scores: npt.NDArray[np.float64],
-    threshold: float,
+    verdicts: Verdicts,
     labels: Sequence[LabelWindow],
     report: dict[str, Any],
 ) -> None:
@@ -396,10 +440,16 @@ def _log_evaluation(
         (folder / "evaluation.json").write_text(json.dumps(report, indent=2, default=str))
         client.log_artifact(run_id, str(folder / "evaluation.json"))
         timeline = score_timeline(
-            keys, scores, threshold, labels, folder / "score_over_time.png", title=title
+            keys,
+            verdicts.score,
+            verdicts.flag,
+            verdicts.threshold,
+            labels,
+            folder / "score_over_time.png",
+            title=title,
         )
         client.log_artifact(run_id, str(timeline), "plots")
-        curve = pr_curve(truth, scores, folder / "pr_curve.png", title=title)
+        curve = pr_curve(truth, verdicts.score, folder / "pr_curve.png", title=title)
         if curve is not None:
             client.log_artifact(run_id, str(curve), "plots")
 
@@ -411,7 +461,7 @@ def _evaluate(
     memory: _Memory,
 ) -> dict[str, Any]:
     from sensorguard.champion import champion_uri, champion_version
-    from sensorguard.training.evaluate import evaluate_scores, flat_metrics
+    from sensorguard.training.evaluate import evaluate_verdicts, flat_metrics
     from sensorguard.training.labels import labels_in_span, row_truth
     from sensorguard.training.pyfunc import load_bundle
 
@@ -443,16 +493,17 @@ def _evaluate(
     for candidate in trained["candidates"]:
         ctx.progress(f"{group}: evaluating {candidate['detector']}")
         bundle = memory.bundles.get(candidate["run_id"]) or load_bundle(candidate["model_uri"])
-        scores = _eval_scores(bundle, dataset)
-        report = evaluate_scores(keys, scores, bundle.threshold, window_labels, grace_s=grace)
+        verdicts = _eval_verdicts(bundle, dataset)
+        report = evaluate_verdicts(
+            keys, verdicts.score, verdicts.flag, verdicts.kind, window_labels, grace_s=grace
+        )
         _log_evaluation(
             client,
             candidate["run_id"],
             f"{group} {candidate['detector']}",
             keys,
             truth,
-            scores,
-            bundle.threshold,
+            verdicts,
             window_labels,
             report,
         )
@@ -461,8 +512,10 @@ def _evaluate(
     if current is not None:
         ctx.progress(f"{group}: re-scoring champion v{current.version} on the same rows")
         bundle = load_bundle(champion_uri(group))
-        scores = _eval_scores(bundle, dataset)
-        report = evaluate_scores(keys, scores, bundle.threshold, window_labels, grace_s=grace)
+        verdicts = _eval_verdicts(bundle, dataset)
+        report = evaluate_verdicts(
+            keys, verdicts.score, verdicts.flag, verdicts.kind, window_labels, grace_s=grace
+        )
         client.log_dict(
             trained["parent_run_id"],
             {"version": str(current.version), "report": report},
@@ -643,6 +696,7 @@ def run_training(
             source=source,
             trigger_reason=trigger_reason,
             memory=memory,
+            labels=labels,
         )
         evaluated = _evaluate(ctx, trained, labels, memory)
         ctx.progress(f"{name}: registering {len(evaluated['candidates'])} candidates")

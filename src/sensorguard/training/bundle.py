@@ -1,122 +1,129 @@
-"""A trained group model as one picklable object: detector + FeatureSpec + threshold."""
+"""A trained group model as one picklable object: the group's ScoringModel plus training facts."""
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sensorguard.errors import ValidationFailed
 
 if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
     import pandas as pd
 
-    from sensorguard.detectors import Detector
+    from sensorguard.scoring import ScoringModel, Verdicts
     from sensorguard.specs import DetectorChoice, ModelSpec
+    from sensorguard.training.dataset import GroupDataset
+    from sensorguard.training.labels import LabelWindow
     from sensorguard.transforms import FeatureSpec
+
+PREDICTION_COLUMNS = ("score", "flag", "threshold", "kind", "contributions")
 
 
 @dataclass
 class DetectorBundle:
-    """What scoring needs: the fitted detector, the features it expects, the flag threshold.
+    """What scoring needs, in the one scoring path's terms (:mod:`sensorguard.scoring`).
 
-    `predict` takes either readings (sensor_id, ts and the channel columns; each sensor's
-    rows are its history in any order) or precomputed feature columns, and answers one row
-    per input row: score (higher = more anomalous), flag (score > threshold), threshold.
+    `predict` takes readings (sensor_id, ts and the channel columns; each sensor's rows are
+    its history in any order) and answers one row per input row: score (surprise, the same
+    unit in every group), flag (inside a fault episode), threshold (the surprise that opens
+    one), kind and contributions (JSON: source -> share) of flagged rows.
     """
 
     group: str
     detector_label: str
-    detector: Detector
-    feature_spec: FeatureSpec
-    threshold: float
+    model: ScoringModel
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def feature_spec(self) -> FeatureSpec:
+        return self.model.feature_spec
+
+    @property
     def feature_names(self) -> list[str]:
-        from sensorguard.transforms import feature_names
+        return self.model.feature_names
 
-        return feature_names(self.feature_spec)
+    @property
+    def threshold(self) -> float:
+        return self.model.threshold
 
-    def score_features(self, features: pd.DataFrame) -> npt.NDArray[np.float64]:
-        return self.detector.decision_function(features[self.feature_names])
-
-    def features_of(self, readings: pd.DataFrame) -> pd.DataFrame:
-        """Features of readings of one or more sensors, aligned with the input rows."""
-        import pandas as pd
-
-        from sensorguard.training.dataset import compute_group_features
-
+    def verdicts(self, readings: pd.DataFrame) -> Verdicts:
+        """Verdicts of readings of one or more sensors, aligned with the input rows."""
         missing = [c for c in ("ts", *self.feature_spec.channels) if c not in readings.columns]
         if missing:
             raise ValidationFailed(
                 "model input",
                 sorted(map(str, readings.columns)),
-                f"the feature columns {self.feature_names[:3]}... or readings with columns "
-                f"ts, {', '.join(self.feature_spec.channels)} (missing {missing[0]!r})",
+                f"readings with columns sensor_id, ts, {', '.join(self.feature_spec.channels)} "
+                f"(missing {missing[0]!r})",
             )
-        frame = readings.reset_index(drop=True)
-        if "sensor_id" not in frame.columns:
-            # Rows without ids are one sensor's history.
-            frame = frame.assign(sensor_id="_")
-        frame = frame.assign(ts=pd.to_datetime(frame["ts"], utc=True))
-        ordered = frame.sort_values(["sensor_id", "ts"], kind="stable")
-        features = compute_group_features(ordered, self.feature_spec).sort_index()
-        features.index = readings.index
-        return features
+        return self.model.score_frame(readings)
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         import pandas as pd
 
-        names = self.feature_names
-        features = frame if all(n in frame.columns for n in names) else self.features_of(frame)
-        scores = self.score_features(features)
+        verdicts = self.verdicts(frame)
+        contributions = [
+            json.dumps(dict(verdicts.verdict(i).contributions)) if verdicts.flag[i] else "{}"
+            for i in range(len(verdicts))
+        ]
         return pd.DataFrame(
             {
-                "score": scores,
-                "flag": scores > self.threshold,
-                "threshold": float(self.threshold),
+                "score": verdicts.score,
+                "flag": verdicts.flag,
+                "threshold": float(verdicts.threshold),
+                "kind": verdicts.kind.astype(str),
+                "contributions": contributions,
             },
             index=frame.index,
         )
 
 
 def fit_bundle(
-    spec: ModelSpec, choice: DetectorChoice, train_features: pd.DataFrame
-) -> tuple[DetectorBundle, npt.NDArray[np.float64]]:
-    """Fit one candidate on training features; its threshold comes from those rows only.
+    spec: ModelSpec,
+    choice: DetectorChoice,
+    dataset: GroupDataset,
+    labels: Sequence[LabelWindow] = (),
+) -> DetectorBundle:
+    """Fit one candidate on the dataset's training rows through :func:`fit_scoring_model`.
 
-    Returns the bundle and the candidate's scores on its training rows.
+    Training rows inside a labelled fault window are left out: a known fault must not teach
+    the model (or its calibration) that faults are normal.
     """
-    import numpy as np
+    from sensorguard.scoring import SensorHistory, fit_scoring_model
+    from sensorguard.training.dataset import per_sensor
+    from sensorguard.training.labels import row_truth
 
-    from sensorguard.detectors import make_detector
-
-    policy = spec.threshold
-    contamination = policy.contamination if policy.method == "contamination" else 1 - policy.level
+    train = dataset.train_mask.to_numpy()
+    readings = dataset.readings[train]
+    faulty = row_truth(readings[["sensor_id", "ts"]], labels) if labels else None
+    histories: list[SensorHistory] = []
+    learnable = []
+    for rows, ts, values, features in per_sensor(
+        readings, spec.feature_spec, dataset.features[train]
+    ):
+        histories.append(SensorHistory(ts, values, features))
+        learnable.append(faulty[rows] == 0 if faulty is not None else (ts == ts))
     started = time.perf_counter()
-    detector = make_detector(choice.name, contamination=contamination, **choice.params)
-    names = list(train_features.columns)
-    detector.fit(train_features[names])
-    train_scores = detector.decision_function(train_features[names])
-    threshold = float(np.quantile(train_scores, policy.level))
-    if not np.isfinite(threshold):
-        raise ValidationFailed(
-            "threshold", threshold, f"a finite score quantile (detector {choice.label})"
-        )
-    bundle = DetectorBundle(
+    model = fit_scoring_model(
+        choice.name,
+        histories,
+        spec.feature_spec,
+        params=choice.params,
+        policy=spec.scoring,
+        ranges=dataset.ranges,
+        label=choice.label,
+        learnable=learnable,
+    )
+    return DetectorBundle(
         group=spec.group,
         detector_label=choice.label,
-        detector=detector,
-        feature_spec=spec.feature_spec,
-        threshold=threshold,
+        model=model,
         info={
             "fit_seconds": time.perf_counter() - started,
-            "n_train_rows": len(train_features),
-            "threshold_method": policy.method,
-            "threshold_level": policy.level,
+            "n_train_rows": int(train.sum()),
+            **model.info,
         },
     )
-    return bundle, train_scores

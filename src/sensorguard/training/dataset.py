@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import itertools
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sensorguard.errors import NotFound, ValidationFailed
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
     import pandas as pd
 
     from sensorguard.schemas import Reading
     from sensorguard.specs import ModelSpec
     from sensorguard.store import TimeSeriesStore
     from sensorguard.transforms import FeatureSpec
+
+    F = npt.NDArray[np.float64]
 
 KEY_COLUMNS = ["sensor_id", "ts"]
 
@@ -42,6 +47,8 @@ class GroupDataset:
     end: datetime
     source: str
     feature_spec: FeatureSpec
+    # Each channel's physical range (from the group's sensor types): out_of_range evidence.
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def train_mask(self) -> pd.Series:
@@ -96,6 +103,45 @@ def compute_group_features(readings: pd.DataFrame, spec: FeatureSpec) -> pd.Data
     return pd.concat(parts).loc[readings.index]
 
 
+def per_sensor(
+    readings: pd.DataFrame, spec: FeatureSpec, features: pd.DataFrame | None = None
+) -> Iterator[tuple[npt.NDArray[np.intp], npt.NDArray[np.int64], dict[str, F], F]]:
+    """Each sensor's (row positions, ts ns, channel values, feature matrix), in time order.
+
+    Rows of ``readings`` (sensor_id, ts, channels; any order) are grouped by sensor and sorted
+    by time; features come from ``features`` (row-aligned with ``readings``) when given, else
+    they are computed over each sensor's history.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from sensorguard.transforms import compute_features, feature_names
+
+    frame = readings.reset_index(drop=True)
+    if "sensor_id" not in frame.columns:
+        frame = frame.assign(sensor_id="_")  # rows without ids are one sensor's history
+    ts_all = pd.to_datetime(frame["ts"], utc=True).to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    names = feature_names(spec)
+    given = None if features is None else features[names].to_numpy(dtype=np.float64)
+    sensor = frame["sensor_id"].to_numpy()
+    order = np.lexsort((ts_all, sensor))
+    sorted_ids = sensor[order]
+    bounds = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1], True])
+    for lo, hi in itertools.pairwise(bounds.tolist()):
+        rows = order[lo:hi]
+        part = frame.iloc[rows]
+        values = {
+            c: pd.to_numeric(part[c], errors="coerce").to_numpy(dtype=np.float64)
+            for c in spec.channels
+        }
+        matrix = (
+            compute_features(part.assign(ts=ts_all[rows]), spec).to_numpy(dtype=np.float64)
+            if given is None
+            else given[rows]
+        )
+        yield rows, ts_all[rows], values, matrix
+
+
 def window(
     spec: ModelSpec, *, end: datetime, days: float | None = None
 ) -> tuple[datetime, datetime, datetime]:
@@ -119,6 +165,7 @@ def load_group_dataset(
     end: datetime,
     days: float | None = None,
     fetch_features: FeatureFetcher | None = None,
+    ranges: dict[str, tuple[float, float]] | None = None,
 ) -> GroupDataset:
     """Read the group's readings for its window and attach features (computed or fetched)."""
     start, split, end = window(spec, end=end, days=days)
@@ -146,6 +193,7 @@ def load_group_dataset(
         end=end,
         source=source,
         feature_spec=feature_spec,
+        ranges=dict(ranges or {}),
     )
     n_train = int(dataset.train_mask.sum())
     if n_train < spec.training.min_train_rows:

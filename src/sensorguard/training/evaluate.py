@@ -13,20 +13,25 @@ if TYPE_CHECKING:
     from sensorguard.training.labels import LabelWindow
 
 
-def evaluate_scores(
+def evaluate_verdicts(
     keys: pd.DataFrame,
     scores: npt.NDArray[np.float64],
-    threshold: float,
+    flags: npt.NDArray[np.bool_],
+    kinds: npt.NDArray[np.object_] | None,
     labels: Sequence[LabelWindow],
     *,
     grace_s: float = 0.0,
 ) -> dict[str, Any]:
-    """Point and event metrics over several sensors' rows (`keys`: sensor_id, ts).
+    """Point and event metrics of the scoring path's verdicts over several sensors' rows.
 
-    Point metrics (precision, recall, F1, PR-AUC) pool every row. Event metrics come from
+    `keys` (sensor_id, ts) are row-aligned with `scores` (surprise, for PR-AUC), `flags` (the
+    episode flags) and `kinds` (each flagged row's kind). Point metrics (precision, recall,
+    F1, PR-AUC) pool every row. Event metrics come from
     :func:`sensorguard.evaluation.event_metrics_by_sensor` (a false alarm is a run of flags on
     one sensor's timeline): recall per fault kind, mean time to detect, false alarms per
-    sensor-day. Each sensor's events are the labels its rows can show (see `sensor_events`).
+    sensor-day. `kind_accuracy` is the share of detected events whose flagged rows inside the
+    event mostly carry the event's own kind. Each sensor's events are the labels its rows can
+    show (see `sensor_events`).
     """
     import numpy as np
 
@@ -34,22 +39,38 @@ def evaluate_scores(
     from sensorguard.training.labels import row_truth, sensor_events, sensor_rows
 
     scores = np.asarray(scores, dtype=np.float64)
-    flags = scores > threshold
+    flags = np.asarray(flags, dtype=bool)
     truth = row_truth(keys, labels)
     events: dict[str, list[Event]] = {}
     unobservable = 0
-    for sensor_id, _, ts in sensor_rows(keys):
+    named, detected = 0, 0
+    sensor_col = keys["sensor_id"].to_numpy()
+    ts_col = keys["ts"].to_numpy(dtype="datetime64[ns]")
+    for sensor_id, rows, ts in sensor_rows(keys):
         events[sensor_id], missed = sensor_events(sensor_id, ts, labels, grace_s=grace_s)
         unobservable += missed
-    pooled = event_metrics_by_sensor(
-        keys["sensor_id"].to_numpy(), keys["ts"].to_numpy(dtype="datetime64[ns]"), flags, events
-    )
+        if kinds is None:
+            continue
+        for event in events[sensor_id]:
+            lo, hi = (
+                int(np.asarray(t, dtype="datetime64[ns]").astype(np.int64))
+                for t in (event.start, event.end)
+            )
+            inside = (ts >= lo) & (ts <= hi)
+            hit = rows[inside & flags[rows]]
+            if not len(hit):
+                continue
+            detected += 1
+            values, counts = np.unique(kinds[hit].astype(str), return_counts=True)
+            named += int(values[counts.argmax()] == event.kind)
+    pooled = event_metrics_by_sensor(sensor_col, ts_col, flags, events)
     return {
         **point_metrics(truth, flags, scores),
         "rows": len(keys),
         "positives": int(truth.sum()),
         "flags": int(flags.sum()),
         "unobservable_events": unobservable,
+        "kind_accuracy": named / detected if detected else None,
         **pooled,
     }
 

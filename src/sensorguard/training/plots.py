@@ -29,6 +29,7 @@ KIND_COLOURS = {
 def score_timeline(
     keys: pd.DataFrame,
     scores: npt.NDArray[np.float64],
+    flags: npt.NDArray[np.bool_],
     threshold: float,
     labels: Sequence[LabelWindow],
     path: Path,
@@ -36,7 +37,11 @@ def score_timeline(
     title: str,
     max_sensors: int = 6,
 ) -> Path:
-    """One panel per sensor (those with faults first): score, threshold, flags, shaded faults."""
+    """One panel per sensor (those with faults first): score, threshold, flags, shaded faults.
+
+    Flags are the scoring path's episode flags: a flagged reading may sit below the dashed
+    opening threshold while its episode lasts.
+    """
     import numpy as np
     import pandas as pd
 
@@ -52,7 +57,7 @@ def score_timeline(
         sensor_scores = np.asarray(scores)[rows]
         ax.plot(ts, sensor_scores, lw=0.7, color="tab:blue")
         ax.axhline(threshold, color="black", lw=0.8, ls="--")
-        flagged = sensor_scores > threshold
+        flagged = np.asarray(flags)[rows]
         ax.scatter(ts[flagged], sensor_scores[flagged], s=8, color="tab:red", zorder=3)
         for lab in labels:
             if lab.sensor_id == sensor_id:

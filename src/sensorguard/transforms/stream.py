@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 F = npt.NDArray[np.float64]
 
 
-def _epoch_ns(ts: datetime | np.datetime64 | int) -> int:
+def epoch_ns(ts: datetime | np.datetime64 | int) -> int:
     if isinstance(ts, datetime):
         aware = ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
         delta = aware - datetime(1970, 1, 1, tzinfo=UTC)
@@ -65,7 +65,7 @@ class FeatureState:
     def update(self, ts: datetime | np.datetime64 | int, channels: Mapping[str, float]) -> F:
         """Advance by one reading (``ts`` aware datetime, or epoch ns); missing channels are NaN."""
         spec = self.spec
-        now = _epoch_ns(ts)
+        now = epoch_ns(ts)
         self._times.append(now)
         times = np.fromiter(self._times, dtype=np.float64)
         out: dict[str, float] = {}

@@ -82,7 +82,10 @@ def test_deep_merge_keeps_base_untouched() -> None:
             "climate.yaml: detectors[0]: detector 'iforest' has no parameter 'n_trees'",
         ),
         (CLIMATE + "gate: {min_f2: 0.5}\n", "climate.yaml: gate.min_f2: unknown field"),
-        (CLIMATE + "threshold: {quantile: 1.5}\n", "climate.yaml: threshold.quantile: "),
+        (
+            CLIMATE + "scoring: {open_level: 2, hold_level: 3}\n",
+            "climate.yaml: scoring: hold_level must be at most open_level (2), got 3",
+        ),
         (CLIMATE + "features: {windows: [1, 5]}\n", "climate.yaml: features.windows: "),
         (
             "members: {sensor_types: [climate]}\nchannels: [temperature, sound_level]\n",

@@ -8,11 +8,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sensorguard.training.evaluate import evaluate_scores, flat_metrics, metric_value
+from sensorguard.training.evaluate import evaluate_verdicts, flat_metrics, metric_value
 from sensorguard.training.labels import LabelWindow
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 DAY = 1440
+
+
+def evaluate_scores(
+    keys: pd.DataFrame,
+    scores: np.ndarray,
+    threshold: float,
+    labels: list[LabelWindow],
+    kinds: np.ndarray | None = None,
+    **kwargs: float,
+) -> dict[str, object]:
+    """Flags from a plain threshold: these tests are about the matching, not the episodes."""
+    return evaluate_verdicts(keys, scores, scores > threshold, kinds, labels, **kwargs)  # type: ignore[arg-type]
 
 
 def keys_for(*sensors: str, n: int = DAY + 1) -> pd.DataFrame:
@@ -88,3 +100,18 @@ def test_undefined_metrics_count_as_zero_for_ranking() -> None:
     report = evaluate_scores(keys_for("a", n=100), np.zeros(100), 1.0, [])
     assert report["event_recall"] is None and report["pr_auc"] is None
     assert metric_value(report, "event_recall") == 0.0
+
+
+def test_kind_accuracy_counts_detected_events_named_right() -> None:
+    keys = keys_for("a")
+    labels = [window("a", "spike", 100, 103), window("a", "drift", 500, 600)]
+    scores = np.zeros(len(keys))
+    scores[100:103] = 5.0
+    scores[550:600] = 5.0
+    kinds = np.full(len(keys), "", dtype=object)
+    kinds[100:103] = "spike"
+    kinds[550:600] = "level_shift"  # detected, but named wrong
+    report = evaluate_scores(keys, scores, 1.0, labels, kinds)
+    assert report["event_recall"] == 1.0
+    assert report["kind_accuracy"] == 0.5
+    assert evaluate_scores(keys, scores, 1.0, labels)["kind_accuracy"] is None

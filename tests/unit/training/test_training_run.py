@@ -21,7 +21,7 @@ HEADLINE = ("precision", "recall", "f1", "pr_auc", "event_recall", "false_alarms
 
 def test_every_candidate_is_evaluated_on_the_held_out_day(trained: dict[str, Any]) -> None:
     evaluated = trained["outcome"]["evaluated"]
-    assert [c["detector"] for c in evaluated["candidates"]] == ["hbos", "iforest(n_estimators=25)"]
+    assert [c["detector"] for c in evaluated["candidates"]] == ["tail_max", "iforest(n_estimators=25)"]
     window = evaluated["window"]
     assert pd.Timestamp(window["end"]) - pd.Timestamp(window["split"]) == pd.Timedelta(days=1)
     for candidate in evaluated["candidates"]:
@@ -107,7 +107,7 @@ def test_the_resolved_spec_is_recorded_in_the_metadata_store(trained: dict[str, 
     record = metadata.get_model_spec("climate")
     metadata.close()
     assert (record.sensor_group, record.version) == ("climate", 1)
-    assert record.spec["detectors"][0]["name"] == "hbos"
+    assert record.spec["detectors"][0]["name"] == "tail_max"
 
 
 def test_champion_loaded_by_alias_scores_readings(
@@ -118,16 +118,17 @@ def test_champion_loaded_by_alias_scores_readings(
         ["sensor_id", "ts", "temperature", "humidity"]
     ]
     out = cast(pd.DataFrame, model.predict(readings))
-    assert list(out.columns) == ["score", "flag", "threshold"]
+    assert list(out.columns) == ["score", "flag", "threshold", "kind", "contributions"]
     assert len(out) == len(readings)
     assert out["flag"].dtype == bool
     assert out["score"].notna().all()
-    assert out["flag"].sum() == (out["score"] > out["threshold"]).sum() > 0
+    # Episodes open at the threshold and may hold below it while the fault lasts.
+    assert out["flag"].sum() >= (out["score"] >= out["threshold"]).sum() > 0
 
 
 def test_progress_is_reported(trained: dict[str, Any]) -> None:
     messages = trained["messages"]
-    assert any("fitting hbos" in m for m in messages)
+    assert any("fitting tail_max" in m for m in messages)
     assert any("registering 2 candidates" in m for m in messages)
 
 

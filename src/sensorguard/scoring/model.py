@@ -1,0 +1,395 @@
+"""The one scoring path: features -> detector -> calibrated score -> episode flag, kind, contributions.
+
+Training evaluation, ``backtest``, the stream scorer and the HTTP service all score through a
+:class:`ScoringModel`, so a reading gets the same verdict from each:
+
+* :meth:`ScoringModel.score_history` scores one sensor's history (batch features, one
+  vectorised detector call, then the episode tracker stepped row by row);
+* :class:`SensorScorer` scores a live sensor one reading at a time (stream features, the same
+  detector on a one-row matrix, the same tracker).
+
+Both are causal: a reading's verdict depends on that reading and the ones before it only. The
+detector and the calibrator are row-independent once fitted (the registry's contract), the
+feature windows look back only, and the tracker steps forward in time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from sensorguard.errors import ValidationFailed
+from sensorguard.scoring.attribution import TIMING, channel_weights, shares
+from sensorguard.scoring.calibration import Calibrator
+from sensorguard.scoring.episodes import EpisodeTracker, SensorProfile
+from sensorguard.scoring.policy import ScoringPolicy
+from sensorguard.transforms.spec import FeatureSpec, feature_names
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sensorguard.detectors import Detector
+    from sensorguard.schemas import Reading
+
+F = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+CALIBRATION_BLOCK = 60  # rows per block when training rows are dealt into fit / calibration
+TOP_CONTRIBUTIONS = 3
+MIN_KEPT_SHARE = 0.5  # a cleaning pass may leave out at most half the training rows
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One reading's verdict: what every scoring surface returns for it."""
+
+    score: float  # surprise: -log10 P(a normal reading is at least this unusual)
+    flag: bool
+    threshold: float  # the surprise that opens an episode
+    kind: str  # the fault kind the episode looks like; "" when not flagged
+    contributions: tuple[tuple[str, float], ...]  # top sources (channels, "timing"), shares
+    onset: bool = False  # this reading opened the episode
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """Verdicts of many readings as arrays (the batch form of :class:`Verdict`)."""
+
+    score: F
+    flag: npt.NDArray[np.bool_]
+    kind: npt.NDArray[np.object_]
+    onset: npt.NDArray[np.bool_]
+    shares: F  # rows x sources
+    sources: tuple[str, ...]
+    threshold: float
+
+    def __len__(self) -> int:
+        return len(self.score)
+
+    def verdict(self, row: int) -> Verdict:
+        return Verdict(
+            float(self.score[row]),
+            bool(self.flag[row]),
+            self.threshold,
+            str(self.kind[row]),
+            top_contributions(self.shares[row], self.sources),
+            bool(self.onset[row]),
+        )
+
+    def subset(self, rows: npt.NDArray[np.bool_] | npt.NDArray[np.intp]) -> Verdicts:
+        return Verdicts(
+            self.score[rows],
+            self.flag[rows],
+            self.kind[rows],
+            self.onset[rows],
+            self.shares[rows],
+            self.sources,
+            self.threshold,
+        )
+
+    def lead(self) -> npt.NDArray[np.object_]:
+        """Each row's largest contributor."""
+        lead: npt.NDArray[np.object_] = np.asarray(self.sources, dtype=object)[
+            self.shares.argmax(axis=1)
+        ]
+        return lead
+
+    @staticmethod
+    def concat(parts: Sequence[Verdicts], sources: tuple[str, ...], threshold: float) -> Verdicts:
+        if not parts:
+            empty = np.empty(0)
+            return Verdicts(
+                empty,
+                empty.astype(bool),
+                empty.astype(object),
+                empty.astype(bool),
+                np.empty((0, len(sources))),
+                sources,
+                threshold,
+            )
+        return Verdicts(
+            np.concatenate([p.score for p in parts]),
+            np.concatenate([p.flag for p in parts]),
+            np.concatenate([p.kind for p in parts]),
+            np.concatenate([p.onset for p in parts]),
+            np.concatenate([p.shares for p in parts]),
+            sources,
+            threshold,
+        )
+
+
+def top_contributions(row: F, sources: Sequence[str]) -> tuple[tuple[str, float], ...]:
+    """The largest shares, renormalised to sum to 1 (rounded to 4 places)."""
+    order = np.argsort(-row, kind="stable")[:TOP_CONTRIBUTIONS]
+    kept = row[order]
+    total = float(kept.sum())
+    if total <= 0:
+        return ()
+    return tuple((sources[i], round(float(row[i]) / total, 4)) for i in order if row[i] > 0)
+
+
+@dataclass
+class ScoringModel:
+    """A fitted group model: features, detector, calibrator, episode policy and profile."""
+
+    detector_label: str
+    detector: Detector
+    feature_spec: FeatureSpec
+    calibrator: Calibrator
+    profile: SensorProfile
+    policy: ScoringPolicy
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return feature_names(self.feature_spec)
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return self.feature_spec.channels
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return (*self.channels, TIMING)
+
+    @property
+    def threshold(self) -> float:
+        return self.policy.open_level
+
+    # ---------------------------------------------------------------- row-independent parts
+
+    def raw_scores(self, features: F) -> F:
+        return np.asarray(self.detector.decision_function(features), dtype=np.float64)
+
+    def surprise(self, features: F) -> F:
+        """Calibrated score of each feature row, from that row alone."""
+        return self.calibrator.surprise(self.raw_scores(features))
+
+    def shares(self, features: F) -> F:
+        """Per-source shares of each row's evidence (rows x sources)."""
+        evidence = feature_evidence(self.detector, features)
+        weights = channel_weights(self.feature_names, self.channels)
+        return shares(evidence, weights)
+
+    # ---------------------------------------------------------------- sequential parts
+
+    def new_tracker(self) -> EpisodeTracker:
+        return EpisodeTracker(self.profile, self.policy)
+
+    def score_history(
+        self,
+        ts_ns: I64,
+        values: Mapping[str, F],
+        features: F,
+        tracker: EpisodeTracker | None = None,
+    ) -> Verdicts:
+        """Verdicts of one sensor's readings in time order (``features`` row-aligned).
+
+        Pass a ``tracker`` to continue a sensor's state (e.g. after its training rows).
+        """
+        n = len(ts_ns)
+        if features.shape[0] != n:
+            raise ValidationFailed("feature rows", features.shape[0], f"one per reading ({n})")
+        surprise = self.surprise(features) if n else np.empty(0)
+        row_shares = self.shares(features) if n else np.empty((0, len(self.sources)))
+        tracker = tracker or self.new_tracker()
+        matrix = np.column_stack([np.asarray(values[c], dtype=np.float64) for c in self.channels])
+        leads = np.asarray(self.sources, dtype=object)[row_shares.argmax(axis=1)] if n else []
+        flag = np.zeros(n, dtype=bool)
+        onset = np.zeros(n, dtype=bool)
+        kind = np.full(n, "", dtype=object)
+        ts_list = ts_ns.tolist()
+        rows = matrix.tolist()
+        for i in range(n):
+            step = tracker.step(ts_list[i], rows[i], float(surprise[i]), leads[i])
+            flag[i], kind[i], onset[i] = step.flag, step.kind, step.onset
+        return Verdicts(surprise, flag, kind, onset, row_shares, self.sources, self.threshold)
+
+    def score_frame(self, readings: pd.DataFrame, features: pd.DataFrame | None = None) -> Verdicts:
+        """Verdicts of readings of one or more sensors (sensor_id, ts, channels), row-aligned.
+
+        Each sensor's rows are its history: they are scored in time order from a fresh state.
+        ``features`` (row-aligned, this model's feature columns) saves computing them again.
+        """
+        from sensorguard.training.dataset import per_sensor
+
+        parts: list[Verdicts] = []
+        order: list[npt.NDArray[np.intp]] = []
+        for rows, ts, values, matrix in per_sensor(readings, self.feature_spec, features):
+            parts.append(self.score_history(ts, values, matrix))
+            order.append(rows)
+        joined = Verdicts.concat(parts, self.sources, self.threshold)
+        if not order:
+            return joined
+        inverse = np.empty(len(readings), dtype=np.intp)
+        inverse[np.concatenate(order)] = np.arange(len(readings))
+        return joined.subset(inverse)
+
+    def scorer(self) -> SensorScorer:
+        """A fresh per-sensor stream state for this model."""
+        return SensorScorer(self)
+
+
+class SensorScorer:
+    """One live sensor: stream features and episode state, one verdict per reading. Picklable."""
+
+    def __init__(self, model: ScoringModel):
+        from sensorguard.transforms import FeatureState
+
+        self.model = model
+        self.features = FeatureState(model.feature_spec)
+        self.tracker = model.new_tracker()
+
+    def update(self, ts: datetime | int, channels: Mapping[str, float]) -> Verdict:
+        from sensorguard.transforms.stream import epoch_ns
+
+        model = self.model
+        row = self.features.update(ts, channels)[None, :]
+        surprise = float(model.surprise(row)[0])
+        row_shares = model.shares(row)[0]
+        values = [_number(channels.get(c)) for c in model.channels]
+        lead = model.sources[int(row_shares.argmax())]
+        step = self.tracker.step(epoch_ns(ts), values, surprise, lead)
+        return Verdict(
+            surprise,
+            step.flag,
+            model.threshold,
+            step.kind,
+            top_contributions(row_shares, model.sources),
+            step.onset,
+        )
+
+    def update_reading(self, reading: Reading) -> Verdict:
+        return self.update(reading.ts, reading.channels)
+
+
+def feature_evidence(detector: Detector, features: F) -> F:
+    """Per-feature evidence of each row (rows x features, >= 0, larger = more unusual).
+
+    Detectors that explain themselves (``feature_scores``: ECOD/COPOD tail terms, robust z)
+    give their own terms; for the others, the row's robustly scaled distance from the
+    training median per feature stands in: what is far from normal is what stands out.
+    """
+    scaled = detector.scaled(features)
+    explain = getattr(detector.estimator, "feature_scores", None)
+    if callable(explain):
+        return np.asarray(explain(scaled), dtype=np.float64)
+    return np.abs(scaled)
+
+
+def _number(value: object) -> float:
+    if value is None:
+        return math.nan
+    number = float(value)  # type: ignore[arg-type]
+    return number if math.isfinite(number) else math.nan
+
+
+# --------------------------------------------------------------------------- fitting
+
+
+def calibration_rows(n_rows: int, share: float) -> npt.NDArray[np.bool_]:
+    """Rows held out for calibration: whole blocks dealt evenly, so every part of the training
+    period (every time of day, every sensor) is represented on both sides."""
+    # Short histories get shorter blocks, so that some land on each side.
+    blocks = np.arange(n_rows) // max(1, min(CALIBRATION_BLOCK, n_rows // 16))
+    held = np.floor((blocks + 1) * share) > np.floor(blocks * share)
+    if held.all() or not held.any():
+        held = np.arange(n_rows) % max(2, round(1 / share)) == 0
+    result: npt.NDArray[np.bool_] = held
+    return result
+
+
+@dataclass(frozen=True)
+class SensorHistory:
+    """One sensor's training readings and features, in time order."""
+
+    ts_ns: I64
+    values: Mapping[str, F]
+    features: F
+
+
+def fit_scoring_model(
+    detector: str,
+    histories: Sequence[SensorHistory],
+    feature_spec: FeatureSpec,
+    *,
+    params: Mapping[str, Any] | None = None,
+    policy: ScoringPolicy | None = None,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+    label: str | None = None,
+    max_train_rows: int | None = None,
+    learnable: Sequence[npt.NDArray[np.bool_]] | None = None,
+) -> ScoringModel:
+    """Fit detector ``detector`` and its calibration on sensors' training histories.
+
+    The training rows are dealt into fit and calibration rows (``policy.calibration_share``);
+    the calibrator sees scores of rows the detector was not fitted on, computed the way the
+    stream computes them. Then, ``policy.clean_passes`` times, every history is scored through
+    the full path and the rows inside flagged episodes are left out of the next fit: faults
+    hidden in the training data would otherwise teach the model that faults are normal.
+    ``learnable`` (per history) excludes rows up front, e.g. known faults or maintenance.
+    """
+    from sensorguard.detectors import make_detector
+
+    policy = policy or ScoringPolicy()
+    if not histories:
+        raise ValidationFailed("training histories", 0, "at least one sensor's readings")
+    profile = SensorProfile.fit(
+        [(h.ts_ns, h.values) for h in histories], feature_spec.channels, ranges
+    )
+    features = np.concatenate([h.features for h in histories])
+    names = feature_names(feature_spec)
+    if features.shape[1] != len(names):
+        raise ValidationFailed(
+            "feature columns", features.shape[1], f"{len(names)} ({names[:3]}...)"
+        )
+    keep = (
+        np.concatenate(list(learnable))
+        if learnable is not None
+        else np.ones(len(features), dtype=bool)
+    )
+    held = calibration_rows(len(features), policy.calibration_share)
+    model: ScoringModel | None = None
+    for pass_no in range(policy.clean_passes + 1):
+        fit_rows = keep & ~held
+        cal_rows = keep & held
+        if fit_rows.sum() < 2 or cal_rows.sum() < 20:
+            raise ValidationFailed(
+                "training rows",
+                int(keep.sum()),
+                "enough unflagged rows to fit and calibrate (at least ~100)",
+            )
+        estimator = make_detector(detector, max_train_rows=max_train_rows, **dict(params or {}))
+        estimator.fit(features[fit_rows])
+        calibrator = Calibrator.fit(estimator.decision_function(features[cal_rows]))
+        model = ScoringModel(
+            detector_label=label or detector,
+            detector=estimator,
+            feature_spec=feature_spec,
+            calibrator=calibrator,
+            profile=profile,
+            policy=policy,
+            info={
+                "fit_rows": int(fit_rows.sum()),
+                "calibration_rows": int(cal_rows.sum()),
+                "left_out_rows": int((~keep).sum()),
+                "clean_pass": pass_no,
+            },
+        )
+        if pass_no == policy.clean_passes:
+            break
+        flagged = np.concatenate(
+            [model.score_history(h.ts_ns, h.values, h.features).flag for h in histories]
+        )
+        if (keep & ~flagged).sum() < MIN_KEPT_SHARE * keep.sum():
+            # Flagging most of the training data says the model is wrong, not the data.
+            break
+        keep = keep & ~flagged
+    assert model is not None  # the loop runs at least once
+    return model

@@ -1,0 +1,40 @@
+"""When a calibrated score becomes a flag, how long a flag lasts: the one home of "threshold"."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class ScoringPolicy(BaseModel):
+    """Flag levels in surprise units (``-log10`` of the chance a normal reading is this unusual).
+
+    A fault episode opens on the first reading at or above ``open_level`` and stays open while
+    readings stay at or above ``hold_level`` or the lead channel stays away from where it was
+    before the onset (``hold_k`` times the channel's normal one-hour movement); it closes after
+    ``clear_rows`` quiet readings, or after ``max_episode_rows`` when the signal has settled
+    (the model accepts it as the new normal until retraining says otherwise). Every reading
+    inside an episode is flagged, so alerts open on the first flag and clear on the last.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    open_level: float = Field(4.0, gt=0, description="surprise that opens an episode")
+    hold_level: float = Field(2.0, gt=0, description="surprise that keeps one open")
+    clear_rows: int = Field(3, ge=1, description="quiet readings that close an episode")
+    hold_k: float = Field(4.0, gt=0, description="normal hourly movements away = still faulty")
+    max_episode_rows: int = Field(720, ge=1, description="settled episodes end after this many")
+    calibration_share: float = Field(
+        0.25, gt=0, lt=1, description="training rows held out to calibrate scores"
+    )
+    clean_passes: int = Field(
+        1, ge=0, le=3, description="refits that leave out the training rows the model flagged"
+    )
+
+    @model_validator(mode="after")
+    def _levels_ordered(self) -> ScoringPolicy:
+        if self.hold_level > self.open_level:
+            raise ValueError(
+                f"hold_level must be at most open_level ({self.open_level:g}), "
+                f"got {self.hold_level:g}"
+            )
+        return self
