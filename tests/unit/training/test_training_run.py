@@ -21,7 +21,10 @@ HEADLINE = ("precision", "recall", "f1", "pr_auc", "event_recall", "false_alarms
 
 def test_every_candidate_is_evaluated_on_the_held_out_day(trained: dict[str, Any]) -> None:
     evaluated = trained["outcome"]["evaluated"]
-    assert [c["detector"] for c in evaluated["candidates"]] == ["tail_max", "iforest(n_estimators=25)"]
+    assert [c["detector"] for c in evaluated["candidates"]] == [
+        "tail_max",
+        "iforest(n_estimators=25)",
+    ]
     window = evaluated["window"]
     assert pd.Timestamp(window["end"]) - pd.Timestamp(window["split"]) == pd.Timedelta(days=1)
     for candidate in evaluated["candidates"]:
