@@ -39,6 +39,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "variant: iforest": {"detector": "iforest"},
     "variant: robust_z": {"detector": "robust_z"},
     "variant: open level 3": {"detector": "tail_max", "open_level": 3.0},
+    "variant: sustained evidence over 10 rows": {"detector": "tail_max", "sustain_rows": 10},
     "variant: ecod, alerts with a cool-down": {"detector": "ecod", "cooldown": 0.5},
 }
 PROFILE_LABELS = {
@@ -70,9 +71,13 @@ def score_file(args: tuple[Path, str, dict[str, Any]]) -> tuple[str, np.ndarray,
     frame = pd.read_csv(root / "data" / name)
     # NAB scores rows in file order (a few files step back in time once): keep that order.
     policy = None
-    if "open_level" in config:
-        level = config["open_level"]
-        policy = ScoringPolicy(open_level=level, hold_level=min(level, ScoringPolicy().hold_level))
+    if "open_level" in config or "sustain_rows" in config:
+        level = config.get("open_level", ScoringPolicy().open_level)
+        policy = ScoringPolicy(
+            open_level=level,
+            hold_level=min(level, ScoringPolicy().hold_level),
+            sustain_rows=config.get("sustain_rows", 0),
+        )
     run = backtest_frame(
         frame,
         "timestamp",

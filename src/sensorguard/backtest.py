@@ -280,8 +280,17 @@ def evaluate_backtest(times: pd.Series, kinds: Kinds | None, run: BacktestRun) -
     binary = (kinds != "").astype(np.int64)
     out["point"] = point_metrics(binary[test], flags[test], verdicts.score[test])
     events = events_from_labels(ts[test], kinds[test])
-    out["events"] = event_metrics(ts[test], flags[test], events)
-    out["alert_events"] = event_metrics(ts[test], alerts[test], events)
+    # Windowed features stay disturbed for the longest window after a fault ends: flags in
+    # that echo belong to the fault, not to a new false alarm (training's grace_s, in rows).
+    steps = np.diff(ts.astype(np.int64)) / 1e9
+    echo_s = (
+        float(np.median(steps)) * max(run.model.feature_spec.windows, default=1)
+        if len(steps)
+        else 0.0
+    )
+    out["echo_s"] = echo_s
+    out["events"] = event_metrics(ts[test], flags[test], events, tolerance_s=echo_s)
+    out["alert_events"] = event_metrics(ts[test], alerts[test], events, tolerance_s=echo_s)
     windows = nab.windows_from_labels(ts, binary)
     out["nab"] = nab.file_report(ts, alerts, windows, probation=n_train)
     return out

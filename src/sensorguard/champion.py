@@ -149,11 +149,21 @@ def set_tags(client: MlflowClient, group: str, version: str, tags: Mapping[str, 
 
 @dataclass(frozen=True)
 class Candidate:
-    """A registered candidate and its evaluation report on this run's evaluation rows."""
+    """A registered candidate and its evaluation reports on this run's evaluation rows.
+
+    ``report`` judges it (floors, the champion comparison); ``selection``, when given, is its
+    report on other rows, on which the best candidate is chosen, so the winner of N is not
+    judged on the rows it won on.
+    """
 
     version: str
     detector: str
     report: Mapping[str, Any]
+    selection: Mapping[str, Any] | None = None
+
+    @property
+    def chosen_on(self) -> Mapping[str, Any]:
+        return self.report if self.selection is None else self.selection
 
 
 @dataclass
@@ -249,15 +259,28 @@ def decide(
             promote, best, champ_version, champ_score, policy.metric, list(reasons), failures
         )
 
+    chosen = {
+        c.version: floor_failures(c.chosen_on, policy) if c.selection is not None else []
+        for c in candidates
+    }
+    # Choose on the selection rows among candidates that pass there, then judge on the others.
+    eligible = [c for c in candidates if not chosen[c.version]] or list(candidates)
+    pick = max(eligible, key=lambda c: rank_key(c.chosen_on, policy.metric), default=None)
     passing = [c for c in candidates if not failures[c.version]]
+    if pick is not None and pick.selection is not None:
+        passing = [pick] if not failures[pick.version] else []
     if not passing:
-        best = max(candidates, key=lambda c: rank_key(c.report, policy.metric), default=None)
+        best = (
+            pick
+            if pick is not None and pick.selection is not None
+            else max(candidates, key=lambda c: rank_key(c.report, policy.metric), default=None)
+        )
         reason = "no candidate passes the spec's minimums"
         if best is None:
             return decision(False, None, reason)
         why = "; ".join(failures[best.version])
         return decision(False, best, reason, f"best v{best.version} ({best.detector}): {why}")
-    best = max(passing, key=lambda c: rank_key(c.report, policy.metric))
+    best = max(passing, key=lambda c: rank_key(c.chosen_on, policy.metric))
     if champion is None or champ_score is None:
         return decision(True, best, f"no current champion; v{best.version} passes the minimums")
     if best.version == champ_version:

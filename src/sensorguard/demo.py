@@ -62,10 +62,11 @@ class DemoReport:
 def run_demo(
     settings: Settings,
     *,
-    sensors: int = 12,
+    sensors: int = 18,
     sites: int = 3,
     days: float = 3.0,
     seed: int = 7,
+    fault_rate: float = 3.0,
     fresh: bool = False,
     services: ServiceURLs | None = None,
     train: bool = True,
@@ -97,7 +98,9 @@ def run_demo(
             "[/dim]"
         )
 
-    sim = simulate_fleet(SimulationConfig(sensors=sensors, sites=sites, days=days, seed=seed))
+    sim = simulate_fleet(
+        SimulationConfig(sensors=sensors, sites=sites, days=days, seed=seed, fault_rate=fault_rate)
+    )
     console.print(
         f"[bold]1/4 simulated[/bold] {len(sim.readings):,} readings from {len(sim.sensors)} sensors "
         f"over {days:g} days with {len(sim.labels)} labelled faults"

@@ -55,8 +55,6 @@ def test_backtest_writes_predictions_metrics_and_plot(
             "sensor",
             "--train-fraction",
             "0.15",
-            "--detector",
-            "ecod",
             "--output",
             str(out),
         ],
@@ -82,7 +80,7 @@ def test_backtest_writes_predictions_metrics_and_plot(
     assert flagged["kind"].notna().all() and (predictions["alert"] <= predictions["flag"]).all()
     assert predictions["train"].sum() == int(1127 * 0.15)
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["detector"]["name"] == "ecod"
+    assert metrics["detector"]["name"] == DEFAULT_DETECTOR
     assert metrics["events"]["events"] == 4
     assert set(metrics["nab"]) >= {"standard", "reward_low_FP_rate", "reward_low_FN_rate"}
     # NAB's null detector scores 0 and the perfect one 100; ours must land in between here.

@@ -78,7 +78,7 @@ def backtest(
         float | None,
         typer.Option(
             "--open-level",
-            help="Score (surprise, -log10 of the chance) that opens a fault episode; default 4.",
+            help="Score (surprise, -log10 of the chance) that opens a fault episode; default 3.",
         ),
     ] = None,
 ) -> None:

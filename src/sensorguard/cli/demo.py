@@ -10,10 +10,18 @@ from sensorguard.cli._common import cli_errors
 
 
 def demo(
-    sensors: Annotated[int, typer.Option(min=1, help="Simulated sensors.")] = 12,
+    sensors: Annotated[int, typer.Option(min=1, help="Simulated sensors.")] = 18,
     sites: Annotated[int, typer.Option(min=1, help="Sites they are spread over.")] = 3,
     days: Annotated[float, typer.Option(min=0.1, help="Simulated days of history.")] = 3.0,
     seed: Annotated[int, typer.Option(help="Simulator seed (same seed, same data).")] = 7,
+    fault_rate: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Faults per sensor-day, of every kind: enough that the held-out day shows each "
+            "kind in each group.",
+        ),
+    ] = 3.0,
     fresh: Annotated[
         bool,
         typer.Option(
@@ -52,6 +60,7 @@ def demo(
             sites=sites,
             days=days,
             seed=seed,
+            fault_rate=fault_rate,
             fresh=fresh,
             services=ServiceURLs() if services else None,
             train=train,

@@ -507,7 +507,8 @@ def _evaluate(
             window_labels,
             report,
         )
-        evaluated.append({**candidate, "metrics": _headline(report), "report": report})
+        halves = _halves(keys, verdicts, window_labels, grace, dataset)
+        evaluated.append({**candidate, "metrics": _headline(report), "report": report, **halves})
     current = champion_version(client, group)
     if current is not None:
         ctx.progress(f"{group}: re-scoring champion v{current.version} on the same rows")
@@ -528,10 +529,42 @@ def _evaluate(
             "detector": (current.tags or {}).get("detector", ""),
             "metrics": _headline(report),
             "report": report,
+            **_halves(keys, verdicts, window_labels, grace, dataset),
         }
     result["candidates"] = evaluated
     result["events"] = len(window_labels)
     return result
+
+
+def _halves(
+    keys: pd.DataFrame,
+    verdicts: Verdicts,
+    labels: Sequence[LabelWindow],
+    grace: float,
+    dataset: GroupDataset,
+) -> dict[str, dict[str, Any]]:
+    """Headline metrics on the first half of the evaluation window (where candidates are
+    chosen) and on the second (where the chosen one is judged and meets the champion).
+
+    Picking the best of N on the same rows that then judge it flatters it: part of its lead
+    is luck on those rows. The second half is rows no choice has seen.
+    """
+    from sensorguard.training.evaluate import evaluate_verdicts
+
+    middle = dataset.split + (dataset.end - dataset.split) / 2
+    second = (keys["ts"] >= middle).to_numpy()
+    out = {}
+    for name, rows in (("selection", ~second), ("comparison", second)):
+        report = evaluate_verdicts(
+            keys[rows],
+            verdicts.score[rows],
+            verdicts.flag[rows],
+            verdicts.kind[rows],
+            labels,
+            grace_s=grace,
+        )
+        out[name] = _headline(report)
+    return out
 
 
 def _headline(report: dict[str, Any]) -> dict[str, Any]:
@@ -631,11 +664,12 @@ def _promote(ctx: StepContext, registered: dict[str, Any]) -> dict[str, Any]:
             f"v{champion['version']} (the version re-scored at evaluation; re-run the evaluation)",
         )
     candidates = [
-        Candidate(c["version"], c["detector"], c["metrics"]) for c in registered["candidates"]
+        Candidate(c["version"], c["detector"], c["comparison"], c["selection"])
+        for c in registered["candidates"]
     ]
     decision = decide(
         candidates,
-        (champion["version"], champion["metrics"]) if champion else None,
+        (champion["version"], champion["comparison"]) if champion else None,
         ctx.spec(group).gate,
     )
     for candidate in candidates:

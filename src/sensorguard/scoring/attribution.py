@@ -40,10 +40,15 @@ def channel_weights(feature_names: Sequence[str], channels: Sequence[str]) -> F:
 def shares(evidence: F, weights: F) -> F:
     """Per-source shares (rows x sources, each row summing to 1) of non-negative evidence.
 
-    A row without any evidence is split evenly: it says "nothing stands out", not "timing".
+    A source's evidence is its strongest feature's (weighted), not the sum over its features:
+    a sum would hand channels with more features more blame by mere count. A row without any
+    evidence is split evenly: it says "nothing stands out", not "timing".
     """
     evidence = np.where(np.isfinite(evidence), np.maximum(evidence, 0.0), 0.0)
-    per_source = evidence @ weights
+    per_source = np.zeros((len(evidence), weights.shape[1]))
+    for j in range(weights.shape[1]):  # a few sources: rows x features per pass, no 3-d array
+        if weights[:, j].any():
+            per_source[:, j] = (evidence * weights[:, j]).max(axis=1)
     total = per_source.sum(axis=1, keepdims=True)
     even = np.full_like(per_source, 1.0 / per_source.shape[1])
     with np.errstate(invalid="ignore", divide="ignore"):

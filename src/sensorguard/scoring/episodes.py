@@ -169,6 +169,8 @@ class EpisodeTracker:
         self._open = False
         self._length = 0
         self._quiet = 0
+        self._since_surprise = 0
+        self._returned = False
         self._reference: list[float] = []
         self._onset_jump: list[float] = []
         self._kind = Kind.UNUSUAL
@@ -184,6 +186,7 @@ class EpisodeTracker:
         gap_s = math.nan if self._last_ts is None else (ts_ns - self._last_ts) / 1e9
         self._last_ts = ts_ns
         jumps: list[float] = []
+        previous = [state.last for state in self._channels]
         for state, value in zip(self._channels, values, strict=True):
             present = math.isfinite(value)
             jumps.append(value - state.last if present else math.nan)
@@ -196,6 +199,7 @@ class EpisodeTracker:
             if surprise >= policy.open_level:
                 onset = True
                 self._open, self._length, self._quiet = True, 0, 0
+                self._since_surprise, self._returned = 0, False
                 self._reference = [
                     statistics.median(s.before) if s.before else math.nan for s in self._channels
                 ]
@@ -214,8 +218,21 @@ class EpisodeTracker:
                     o if math.isfinite(o) and not abs(j) > abs(o) else j
                     for o, j in zip(self._onset_jump, jumps, strict=True)
                 ]
-            away = self._away(values)
-            if surprise >= policy.hold_level or (away and self._length < policy.max_episode_rows):
+            if surprise >= policy.hold_level:
+                self._since_surprise = 0
+            else:
+                self._since_surprise += 1
+            self._returned = self._returned or self._jumped_back(previous, values)
+            # Being away from the pre-onset level bridges the detector's quiet spells: its
+            # windows adapt to a lasting offset. An offset-like episode (level shift, drift)
+            # is bridged until the signal jumps back; any other only for `bridge_rows`, since
+            # a stale reference would keep a daily cycle "away" long after the fault ended.
+            offset = self._kind in (Kind.LEVEL_SHIFT, Kind.DRIFT)
+            recent = self._since_surprise <= policy.bridge_rows
+            bridged = not self._returned and (offset or recent) and self._away(values)
+            if surprise >= policy.hold_level or (
+                bridged and self._length < policy.max_episode_rows
+            ):
                 self._quiet = 0
             else:
                 self._quiet += 1
@@ -231,6 +248,23 @@ class EpisodeTracker:
         if self._kind not in _STICKY and kind is not Kind.UNUSUAL:
             self._kind = kind
         return Step(True, str(self._kind), onset)
+
+    def _jumped_back(self, previous: Sequence[float], values: Sequence[float]) -> bool:
+        """Whether a channel that was away just jumped most of the way back to its reference."""
+        k = self.policy.hold_k
+        for profile, ref, before, value in zip(
+            self.profile.channels, self._reference, previous, values, strict=True
+        ):
+            if not (math.isfinite(ref) and math.isfinite(before) and math.isfinite(value)):
+                continue
+            was, now = before - ref, value - ref
+            if (
+                abs(was) > k * profile.movement
+                and abs(value - before) >= JUMP_STEPS * profile.step
+                and abs(now) <= 0.5 * abs(was)
+            ):
+                return True
+        return False
 
     def _away(self, values: Sequence[float]) -> bool:
         """Whether any channel is still far from its pre-onset reference."""

@@ -144,6 +144,8 @@ class ScoringModel:
     calibrator: Calibrator
     profile: SensorProfile
     policy: ScoringPolicy
+    sustained: Calibrator | None = None  # run means of surprise (see scoring.sustained)
+    explainer: Any = None  # per-feature evidence for detectors that do not explain themselves
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -171,9 +173,16 @@ class ScoringModel:
         """Calibrated score of each feature row, from that row alone."""
         return self.calibrator.surprise(self.raw_scores(features))
 
+    def history_scores(self, features: F) -> F:
+        """Scores of one sensor's rows in time order: own or sustained surprise, the larger."""
+        from sensorguard.scoring.sustained import combine, run_means
+
+        surprise = self.surprise(features)
+        return combine(surprise, run_means(surprise, self.policy.sustain_rows), self.sustained)
+
     def shares(self, features: F) -> F:
         """Per-source shares of each row's evidence (rows x sources)."""
-        evidence = feature_evidence(self.detector, features)
+        evidence = feature_evidence(self.detector, features, self.explainer)
         weights = channel_weights(self.feature_names, self.channels)
         return shares(evidence, weights)
 
@@ -196,7 +205,7 @@ class ScoringModel:
         n = len(ts_ns)
         if features.shape[0] != n:
             raise ValidationFailed("feature rows", features.shape[0], f"one per reading ({n})")
-        surprise = self.surprise(features) if n else np.empty(0)
+        surprise = self.history_scores(features) if n else np.empty(0)
         row_shares = self.shares(features) if n else np.empty((0, len(self.sources)))
         tracker = tracker or self.new_tracker()
         matrix = np.column_stack([np.asarray(values[c], dtype=np.float64) for c in self.channels])
@@ -240,10 +249,12 @@ class SensorScorer:
     """One live sensor: stream features and episode state, one verdict per reading. Picklable."""
 
     def __init__(self, model: ScoringModel):
+        from sensorguard.scoring.sustained import SustainedState
         from sensorguard.transforms import FeatureState
 
         self.model = model
         self.features = FeatureState(model.feature_spec)
+        self.sustained = SustainedState(max(1, model.policy.sustain_rows), model.sustained)
         self.tracker = model.new_tracker()
 
     def update(self, ts: datetime | int, channels: Mapping[str, float]) -> Verdict:
@@ -251,7 +262,7 @@ class SensorScorer:
 
         model = self.model
         row = self.features.update(ts, channels)[None, :]
-        surprise = float(model.surprise(row)[0])
+        surprise = self.sustained.update(float(model.surprise(row)[0]))
         row_shares = model.shares(row)[0]
         values = [_number(channels.get(c)) for c in model.channels]
         lead = model.sources[int(row_shares.argmax())]
@@ -269,17 +280,18 @@ class SensorScorer:
         return self.update(reading.ts, reading.channels)
 
 
-def feature_evidence(detector: Detector, features: F) -> F:
+def feature_evidence(detector: Detector, features: F, explainer: Any = None) -> F:
     """Per-feature evidence of each row (rows x features, >= 0, larger = more unusual).
 
-    Detectors that explain themselves (``feature_scores``: ECOD/COPOD tail terms, robust z)
-    give their own terms; for the others, the row's robustly scaled distance from the
-    training median per feature stands in: what is far from normal is what stands out.
+    The detector decides *whether* a reading is unusual; the ``explainer`` fitted on the same
+    training rows (:class:`~sensorguard.detectors.tailmax.TailMax`: each feature's own
+    two-sided tail probability) says *where*, the same way for every detector. It is
+    rank-based, so a heavy-tailed feature (a z-score against a short window) does not take
+    the blame for every unusual row the way a raw scaled distance or |z| would.
     """
     scaled = detector.scaled(features)
-    explain = getattr(detector.estimator, "feature_scores", None)
-    if callable(explain):
-        return np.asarray(explain(scaled), dtype=np.float64)
+    if explainer is not None:
+        return np.asarray(explainer.feature_scores(scaled), dtype=np.float64)
     return np.abs(scaled)
 
 
@@ -291,6 +303,33 @@ def _number(value: object) -> float:
 
 
 # --------------------------------------------------------------------------- fitting
+
+
+def _fit_sustained(
+    estimator: Detector,
+    calibrator: Calibrator,
+    features: F,
+    cal_rows: npt.NDArray[np.bool_],
+    histories: Sequence[SensorHistory],
+    policy: ScoringPolicy,
+) -> Calibrator | None:
+    """Calibrate run means on each history's runs of consecutive calibration rows."""
+    from sensorguard.evaluation.metrics import runs
+    from sensorguard.scoring.sustained import fit_sustained
+
+    if policy.sustain_rows < 1:
+        return None
+    surprise = np.zeros(len(features))
+    surprise[cal_rows] = calibrator.surprise(estimator.decision_function(features[cal_rows]))
+    pieces: list[F] = []
+    offset = 0
+    for history in histories:
+        n = len(history.ts_ns)
+        mask = cal_rows[offset : offset + n]
+        for start, end in zip(*runs(mask), strict=True):
+            pieces.append(surprise[offset + start : offset + end + 1])
+        offset += n
+    return fit_sustained(pieces, policy.sustain_rows)
 
 
 def calibration_rows(n_rows: int, share: float) -> npt.NDArray[np.bool_]:
@@ -368,6 +407,10 @@ def fit_scoring_model(
         estimator = make_detector(detector, max_train_rows=max_train_rows, **dict(params or {}))
         estimator.fit(features[fit_rows])
         calibrator = Calibrator.fit(estimator.decision_function(features[cal_rows]))
+        from sensorguard.detectors.tailmax import TailMax
+
+        explainer = TailMax().fit(estimator.scaled(features[fit_rows]))
+        sustained = _fit_sustained(estimator, calibrator, features, cal_rows, histories, policy)
         model = ScoringModel(
             detector_label=label or detector,
             detector=estimator,
@@ -375,6 +418,8 @@ def fit_scoring_model(
             calibrator=calibrator,
             profile=profile,
             policy=policy,
+            sustained=sustained,
+            explainer=explainer,
             info={
                 "fit_rows": int(fit_rows.sum()),
                 "calibration_rows": int(cal_rows.sum()),

@@ -86,3 +86,32 @@ def test_a_quiet_candidate_is_preferred_over_a_noisy_better_one() -> None:
     )
     assert decision.promote and decision.best is not None and decision.best.version == "2"
     assert decision.failures == {"1": ["false_alarms_per_sensor_day 9.00 > 2"], "2": []}
+
+
+def recall(value: float) -> dict[str, Any]:
+    return {**report(0.5), "event_recall": value}
+
+
+def test_the_best_is_chosen_on_selection_rows_and_judged_on_the_others() -> None:
+    # v2 wins the selection rows by luck; on the comparison rows v1 would have been better,
+    # but the choice is made: v2 is judged on rows its choice never saw.
+    lucky = Candidate("2", "ecod", recall(0.4), selection=recall(0.9))
+    steady = Candidate("1", "hbos", recall(0.7), selection=recall(0.8))
+    decision = decide([steady, lucky], None, POLICY)
+    assert decision.best is lucky and decision.promote
+    assert decision.best_score == 0.4  # the comparison rows' figure, not the selection's
+
+
+def test_a_choice_that_fails_on_the_comparison_rows_is_not_promoted() -> None:
+    lucky = Candidate("2", "ecod", recall(0.1), selection=recall(0.9))
+    steady = Candidate("1", "hbos", recall(0.7), selection=recall(0.8))
+    decision = decide([steady, lucky], None, POLICY)
+    assert not decision.promote and decision.best is lucky
+    assert "event_recall 0.100 < 0.3" in decision.reasons[-1]
+
+
+def test_the_champion_is_compared_on_the_comparison_rows() -> None:
+    chosen = Candidate("3", "tail_max", recall(0.6), selection=recall(0.95))
+    decision = decide([chosen], ("2", recall(0.7)), POLICY)
+    assert not decision.promote
+    assert "0.600 does not beat champion v2 0.700" in decision.reasons[0]

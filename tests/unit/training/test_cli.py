@@ -49,7 +49,7 @@ def test_train_then_list_compare_promote_rollback(
         [
             "train",
             "--group",
-            "acoustic",
+            "climate",
             "--labels",
             str(stored["labels"]),
             "--end",
@@ -60,7 +60,9 @@ def test_train_then_list_compare_promote_rollback(
     assert trained.exit_code == 0, trained.output
     body = json.loads(trained.stdout)
     (champion,) = body["champions"]
-    assert champion["group"] == "acoustic" and champion["promoted"] is True
+    assert champion["group"] == "climate" and champion["promoted"] is True, body["decisions"][0][
+        "reasons"
+    ]
     assert champion["events"] > 0 and champion["pr_auc"] is not None
 
     listed = json.loads(runner.invoke(models_app, ["list", "--json"]).stdout)
@@ -68,19 +70,19 @@ def test_train_then_list_compare_promote_rollback(
     assert [r["aliases"] for r in listed if r["version"] == champion["champion"]] == ["champion"]
 
     other = next(r["version"] for r in listed if r["version"] != champion["champion"])
-    promoted = runner.invoke(models_app, ["promote", "acoustic", other])
+    promoted = runner.invoke(models_app, ["promote", "climate", other])
     assert promoted.exit_code == 0, promoted.output
     assert f"v{other} is @champion; v{champion['champion']} is @previous" in promoted.stdout
 
-    compared = json.loads(runner.invoke(models_app, ["compare", "acoustic", "--json"]).stdout)
+    compared = json.loads(runner.invoke(models_app, ["compare", "climate", "--json"]).stdout)
     assert {r["version"]: r["aliases"] for r in compared} == {
         other: "champion",
         champion["champion"]: "previous",
     }
 
-    rolled = runner.invoke(models_app, ["rollback", "acoustic"])
+    rolled = runner.invoke(models_app, ["rollback", "climate"])
     assert rolled.exit_code == 0 and f"v{champion['champion']} is @champion again" in rolled.stdout
-    again = runner.invoke(models_app, ["rollback", "acoustic"])
+    again = runner.invoke(models_app, ["rollback", "climate"])
     assert again.exit_code == 1
     assert "no previous champion to roll back to" in again.output
 
@@ -89,9 +91,9 @@ def test_promote_an_unknown_version_fails_cleanly(
     stored: dict[str, Any], use_settings: Any
 ) -> None:
     use_settings(stored["settings"])
-    result = runner.invoke(models_app, ["promote", "acoustic", "99"])
+    result = runner.invoke(models_app, ["promote", "climate", "99"])
     assert result.exit_code == 1
-    assert "version must be a version of sensorguard-acoustic, got '99'" in result.output
+    assert "version must be a version of sensorguard-climate, got '99'" in result.output
 
 
 def test_train_table_output_and_a_missing_labels_file(
