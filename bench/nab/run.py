@@ -38,7 +38,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "variant: ecod": {"detector": "ecod"},
     "variant: iforest": {"detector": "iforest"},
     "variant: robust_z": {"detector": "robust_z"},
-    "variant: open level 3": {"detector": "tail_max", "open_level": 3.0},
+    "variant: open level 4": {"detector": "tail_max", "open_level": 4.0},
     "variant: sustained evidence over 10 rows": {"detector": "tail_max", "sustain_rows": 10},
     "variant: ecod, alerts with a cool-down": {"detector": "ecod", "cooldown": 0.5},
 }
