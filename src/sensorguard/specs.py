@@ -34,13 +34,46 @@ GroupName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,39}$")
 Metric = Literal["f1", "pr_auc", "event_recall"]
 
 
+# Policy knobs a search may vary besides the detector's own parameters.
+SEARCHABLE_POLICY = ("open_level", "hold_level")
+
+
+class SearchRange(BaseModel):
+    """One searched value: a numeric range (``low``..``high``, ``log`` scale) or ``choices``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    integer: bool = False
+    choices: tuple[Any, ...] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SearchRange:
+        if self.choices is not None:
+            if self.low is not None or self.high is not None or not self.choices:
+                raise ValueError("give either non-empty choices or low and high, not both")
+            return self
+        if self.low is None or self.high is None or not self.low < self.high:
+            raise ValueError(f"low must be below high, got low={self.low}, high={self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log range needs low > 0, got {self.low}")
+        return self
+
+
 class DetectorChoice(BaseModel):
-    """One candidate: a registry detector name and parameters overriding the registry defaults."""
+    """One candidate: a registry detector name and parameters overriding the registry defaults.
+
+    ``search`` (optional) names parameters to tune within ranges, detector parameters or the
+    scoring policy's ``open_level`` / ``hold_level``; the spec's ``tuning`` sets the budget.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
+    search: dict[str, SearchRange] = Field(default_factory=dict)
 
     @field_validator("name")
     @classmethod
@@ -70,6 +103,21 @@ class DetectorChoice(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _search_accepted(self) -> DetectorChoice:
+        if not self.search:
+            return self
+        from sensorguard.detectors import detector_params
+
+        accepted = [*detector_params(self.name), *SEARCHABLE_POLICY]
+        unknown = sorted(set(self.search) - set(accepted))
+        if unknown:
+            raise ValueError(
+                f"search: detector {self.name!r} has no parameter {unknown[0]!r} "
+                f"(searchable: {', '.join(accepted)})"
+            )
+        return self
+
     @property
     def label(self) -> str:
         """A short readable id: the name plus its overridden parameters."""
@@ -77,6 +125,16 @@ class DetectorChoice(BaseModel):
             return self.name
         extras = ",".join(f"{k}={v}" for k, v in sorted(self.params.items()))
         return f"{self.name}({extras})"
+
+
+class TuningPolicy(BaseModel):
+    """The budget of the bounded search over candidates' ``search`` spaces (0 trials = off)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    trials: int = Field(0, ge=0, le=500)
+    timeout_s: float = Field(300.0, gt=0)
+    seed: int = 0
 
 
 class TrainingWindow(BaseModel):
@@ -149,6 +207,7 @@ class ModelSpec(BaseModel):
     features: dict[str, Any] = Field(default_factory=dict)
     detectors: tuple[DetectorChoice, ...] = Field(min_length=1)
     scoring: ScoringPolicy = ScoringPolicy()
+    tuning: TuningPolicy = TuningPolicy()
     training: TrainingWindow = TrainingWindow()
     evaluation: EvaluationPolicy = EvaluationPolicy()
     gate: GatePolicy = GatePolicy()

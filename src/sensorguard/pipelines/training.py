@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from sensorguard.schemas import Sensor, SensorType
-    from sensorguard.scoring import Verdicts
+    from sensorguard.scoring import ScoringPolicy, Verdicts
     from sensorguard.settings import Settings
     from sensorguard.specs import DetectorChoice, ModelSpec
     from sensorguard.training.bundle import DetectorBundle
@@ -365,7 +365,10 @@ def _fit_candidate(
                 "snapshot_hash": snapshot["sha256_16"],
             }
         )
-        bundle = fit_bundle(spec, choice, dataset, labels)
+        policy = spec.scoring
+        if choice.search and spec.tuning.trials:
+            choice, policy = _tune_candidate(spec, choice, dataset, labels, experiment_id)
+        bundle = fit_bundle(spec, choice, dataset, labels, policy)
         mlflow.log_metrics(
             {
                 "threshold": bundle.threshold,
@@ -380,6 +383,69 @@ def _fit_candidate(
         info = log_bundle(bundle, example)
         memory.bundles[run.info.run_id] = bundle
         return {"run_id": run.info.run_id, "model_uri": info.model_uri, "detector": choice.label}
+
+
+def _tune_candidate(
+    spec: ModelSpec,
+    choice: DetectorChoice,
+    dataset: GroupDataset,
+    labels: Sequence[LabelWindow],
+    experiment_id: str,
+) -> tuple[DetectorChoice, ScoringPolicy]:
+    """Search the candidate's space on the selection rows; each trial is a nested MLflow run.
+
+    Returns the candidate with the best trial's detector parameters and the scoring policy
+    with its levels. Nothing of the comparison half of the held-out window is looked at.
+    """
+    import mlflow
+
+    from sensorguard.scoring import ScoringPolicy
+    from sensorguard.specs import SEARCHABLE_POLICY
+    from sensorguard.training.bundle import fit_bundle
+    from sensorguard.training.labels import labels_in_span
+    from sensorguard.training.tuning import objective_value, tune
+
+    window_labels = labels_in_span(labels, dataset.split, dataset.end)
+    keys = dataset.readings.loc[dataset.eval_mask, ["sensor_id", "ts"]]
+    grace = spec.evaluation.grace_s
+
+    def split(values: dict[str, Any]) -> tuple[DetectorChoice, ScoringPolicy]:
+        levels = {k: v for k, v in values.items() if k in SEARCHABLE_POLICY}
+        params = {k: v for k, v in values.items() if k not in SEARCHABLE_POLICY}
+        merged = {**spec.scoring.model_dump(), **levels}
+        merged["hold_level"] = min(merged["hold_level"], merged["open_level"])
+        tried = choice.model_copy(update={"params": {**choice.params, **params}, "search": {}})
+        return tried, ScoringPolicy(**merged)
+
+    def objective(values: dict[str, Any]) -> float:
+        tried, policy = split(values)
+        with mlflow.start_run(
+            experiment_id=experiment_id,
+            run_name=f"{spec.group}-{choice.label}-trial",
+            nested=True,
+            tags={"sensorguard.group": spec.group, "detector": choice.label, "trial": "true"},
+        ):
+            mlflow.log_params(values)
+            bundle = fit_bundle(spec, tried, dataset, labels, policy)
+            verdicts = _eval_verdicts(bundle, dataset)
+            selection = _halves(keys, verdicts, window_labels, grace, dataset)["selection"]
+            score = objective_value(selection, spec.gate.metric)
+            mlflow.log_metrics(
+                {
+                    "objective": score,
+                    **{
+                        f"selection_{k}": float(v)
+                        for k, v in selection.items()
+                        if isinstance(v, int | float) and not isinstance(v, bool)
+                    },
+                }
+            )
+            return score
+
+    result = tune(choice.search, spec.tuning, objective)
+    mlflow.log_params({f"tuned.{k}": v for k, v in result.best.items()})
+    mlflow.log_metrics({"tuning_best_objective": result.best_value, "tuning_trials": result.trials})
+    return split(result.best)
 
 
 def train_group(

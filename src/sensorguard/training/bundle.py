@@ -13,7 +13,7 @@ from sensorguard.errors import ValidationFailed
 if TYPE_CHECKING:
     import pandas as pd
 
-    from sensorguard.scoring import ScoringModel, Verdicts
+    from sensorguard.scoring import ScoringModel, ScoringPolicy, Verdicts
     from sensorguard.specs import DetectorChoice, ModelSpec
     from sensorguard.training.dataset import GroupDataset
     from sensorguard.training.labels import LabelWindow
@@ -86,6 +86,7 @@ def fit_bundle(
     choice: DetectorChoice,
     dataset: GroupDataset,
     labels: Sequence[LabelWindow] = (),
+    policy: ScoringPolicy | None = None,
 ) -> DetectorBundle:
     """Fit one candidate on the dataset's training rows through :func:`fit_scoring_model`.
 
@@ -112,7 +113,7 @@ def fit_bundle(
         histories,
         spec.feature_spec,
         params=choice.params,
-        policy=spec.scoring,
+        policy=policy or spec.scoring,
         ranges=dataset.ranges,
         label=choice.label,
         learnable=learnable,

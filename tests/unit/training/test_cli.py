@@ -113,6 +113,10 @@ def test_specs_command_shows_the_resolved_specs(
     use_settings(Settings(data_dir=tmp_path / "sg", model_specs_dir=FAST_SPECS))
     shown = json.loads(runner.invoke(models_app, ["specs", "--json"]).stdout)
     assert set(shown) == {"climate", "acoustic"}
-    assert shown["climate"]["detectors"][1] == {"name": "iforest", "params": {"n_estimators": 25}}
+    assert shown["climate"]["detectors"][1] == {
+        "name": "iforest",
+        "params": {"n_estimators": 25},
+        "search": {},
+    }
     table = runner.invoke(models_app, ["specs"])
     assert table.exit_code == 0 and "iforest(n_estimators=25)" in table.stdout
