@@ -121,6 +121,7 @@ def run_group(
                 "kind_accuracy": report["kind_accuracy"],
                 "per_kind": {k: v["recall"] for k, v in report["per_kind"].items()},
                 "events": {k: v["events"] for k, v in report["per_kind"].items()},
+                "kinds_called": report["kinds_called"],
             }
         )
         print(f"{group} {choice.label}: {out[-1]}", file=sys.stderr)

@@ -39,6 +39,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "variant: iforest": {"detector": "iforest"},
     "variant: robust_z": {"detector": "robust_z"},
     "variant: open level 4": {"detector": "tail_max", "open_level": 4.0},
+    "variant: no refractory span": {"detector": "tail_max", "refractory_rows": 0},
     "variant: sustained evidence over 10 rows": {"detector": "tail_max", "sustain_rows": 10},
     "variant: ecod, alerts with a cool-down": {"detector": "ecod", "cooldown": 0.5},
 }
@@ -61,30 +62,23 @@ def score_file(args: tuple[Path, str, dict[str, Any]]) -> tuple[str, np.ndarray,
     """One file's per-row NAB scores (each alert's opening score, 0 elsewhere) and its time."""
     import pandas as pd
 
-    from sensorguard.backtest import backtest_frame
+    from sensorguard.backtest import backtest_frame, default_policy
     from sensorguard.evaluation.nab import probation_length
-    from sensorguard.scoring import ScoringPolicy
 
     warnings.filterwarnings("ignore", category=RuntimeWarning)
     root, name, config = args
     started = time.perf_counter()
     frame = pd.read_csv(root / "data" / name)
     # NAB scores rows in file order (a few files step back in time once): keep that order.
-    policy = None
-    if "open_level" in config or "sustain_rows" in config:
-        level = config.get("open_level", ScoringPolicy().open_level)
-        policy = ScoringPolicy(
-            open_level=level,
-            hold_level=min(level, ScoringPolicy().hold_level),
-            sustain_rows=config.get("sustain_rows", 0),
-        )
+    probation = probation_length(len(frame))
+    policy = default_policy(probation)
+    knobs = {k: config[k] for k in ("open_level", "sustain_rows", "refractory_rows") if k in config}
+    if knobs:
+        level = knobs.get("open_level", policy.open_level)
+        knobs["hold_level"] = min(level, policy.hold_level)
+        policy = policy.model_validate({**policy.model_dump(), **knobs})
     run = backtest_frame(
-        frame,
-        "timestamp",
-        ["value"],
-        probation_length(len(frame)),
-        detector=config["detector"],
-        policy=policy,
+        frame, "timestamp", ["value"], probation, detector=config["detector"], policy=policy
     )
     if config.get("cooldown"):
         # Not what backtest does: a score counts only where it beats every score of the

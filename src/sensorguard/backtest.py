@@ -60,6 +60,22 @@ def backtest_spec(channels: Sequence[str], windows: Sequence[int] = DEFAULT_WIND
     )
 
 
+def default_policy(train_rows: int, refractory_rows: int | None = None) -> ScoringPolicy:
+    """The scoring policy's defaults, plus a refractory span (default: half the training rows).
+
+    A backtest replays one series with nobody acknowledging anything: after an episode, only a
+    reading beyond its peak opens another on the same channel within that span, so a long
+    disturbance raises one alert, not a string of them (a smaller second fault on that channel
+    inside the span is held back too; ``--refractory-rows 0`` turns it off). The span, half
+    the training prefix, is the one an earlier session chose on NAB for its suppression: it
+    is the only NAB-informed setting here.
+    """
+    from sensorguard.scoring import ScoringPolicy
+
+    span = max(train_rows // 2, 0) if refractory_rows is None else refractory_rows
+    return ScoringPolicy(refractory_rows=span)
+
+
 @dataclass(frozen=True)
 class BacktestRun:
     """A scored series: the fitted model and every row's verdict (training rows in-sample)."""
@@ -98,6 +114,8 @@ def backtest_frame(
     if not MIN_TRAIN_ROWS <= train_rows <= n:
         raise ValidationFailed("training rows", train_rows, f"between {MIN_TRAIN_ROWS} and {n}")
     spec = spec or backtest_spec(channels)
+    if policy is None:
+        policy = default_policy(train_rows)
     features = compute_features(frame, spec, time_col=time_col).to_numpy(dtype=np.float64)
     ts = timestamps_ns(frame[time_col])
     values = {c: frame[c].to_numpy(dtype=np.float64) for c in channels}
@@ -202,7 +220,8 @@ def run_backtest(
     train_fraction: float | None = None,
     detector: str = DEFAULT_DETECTOR,
     windows: Sequence[int] = DEFAULT_WINDOWS,
-    policy: ScoringPolicy | None = None,
+    open_level: float | None = None,
+    refractory_rows: int | None = None,
     progress: Progress | None = None,
 ) -> BacktestResult:
     """Backtest one CSV and write predictions.csv, metrics.json and backtest.png into ``output``."""
@@ -216,6 +235,14 @@ def run_backtest(
     n_train = resolve_train_rows(len(frame), train_rows, train_fraction)
     entry(detector)  # fail fast on an unknown name, listing the registered ones
     spec = backtest_spec(channels, windows)
+    if refractory_rows is not None and refractory_rows < 0:
+        raise ValidationFailed("--refractory-rows", refractory_rows, "0 or more rows")
+    policy = default_policy(n_train, refractory_rows)
+    if open_level is not None:
+        if not open_level > 0:
+            raise ValidationFailed("--open-level", open_level, "a surprise above 0")
+        levels = {"open_level": open_level, "hold_level": min(policy.hold_level, open_level)}
+        policy = policy.model_copy(update=levels)
     say(f"{len(frame)} rows, channels {channels}, training {detector} on the first {n_train}")
     run = backtest_frame(
         frame, time_col, channels, n_train, detector=detector.lower(), spec=spec, policy=policy

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from sensorguard.errors import SensorGuardError
-
-if TYPE_CHECKING:
-    from sensorguard.scoring import ScoringPolicy
 
 
 def _windows(text: str) -> list[int]:
@@ -25,20 +22,6 @@ def _windows(text: str) -> list[int]:
     if len(set(windows)) != len(windows):
         raise typer.BadParameter(f"windows must be distinct, got {text!r}")
     return windows
-
-
-def _policy(open_level: float) -> ScoringPolicy:
-    from pydantic import ValidationError
-
-    from sensorguard.scoring import ScoringPolicy
-
-    default = ScoringPolicy()
-    try:
-        return ScoringPolicy(open_level=open_level, hold_level=min(default.hold_level, open_level))
-    except ValidationError as err:
-        raise typer.BadParameter(
-            f"--open-level: {err.errors()[0]['msg']}, got {open_level}"
-        ) from None
 
 
 def backtest(
@@ -74,6 +57,14 @@ def backtest(
     windows: Annotated[
         str, typer.Option("--windows", help="Rolling windows in readings, e.g. 5,20.")
     ] = "5,20",
+    refractory_rows: Annotated[
+        int | None,
+        typer.Option(
+            "--refractory-rows",
+            help="After an alert, only a higher peak on the same channel raises another within "
+            "this many rows (default: half the training rows; 0 = off).",
+        ),
+    ] = None,
     open_level: Annotated[
         float | None,
         typer.Option(
@@ -104,7 +95,8 @@ def backtest(
             train_fraction=train_fraction,
             detector=detector,
             windows=_windows(windows),
-            policy=None if open_level is None else _policy(open_level),
+            open_level=open_level,
+            refractory_rows=refractory_rows,
             progress=progress,
         )
     except SensorGuardError as err:

@@ -171,6 +171,9 @@ class EpisodeTracker:
         self._quiet = 0
         self._since_surprise = 0
         self._returned = False
+        self._peak = 0.0
+        self._peak_lead = ""
+        self._cooling = 0
         self._reference: list[float] = []
         self._onset_jump: list[float] = []
         self._kind = Kind.UNUSUAL
@@ -196,10 +199,19 @@ class EpisodeTracker:
                 state.last = value
         onset = False
         if not self._open:
-            if surprise >= policy.open_level:
+            # Right after an episode, only a reading beyond its peak opens a new one on the
+            # same channel: the tail of a fault must not flap into a string of alerts, while
+            # a fault elsewhere on the sensor is news.
+            level = policy.open_level
+            if self._cooling > 0:
+                self._cooling -= 1
+                if lead == self._peak_lead:
+                    level = max(level, self._peak)
+            if surprise >= level:
                 onset = True
                 self._open, self._length, self._quiet = True, 0, 0
                 self._since_surprise, self._returned = 0, False
+                self._peak, self._peak_lead = surprise, lead
                 self._reference = [
                     statistics.median(s.before) if s.before else math.nan for s in self._channels
                 ]
@@ -236,9 +248,12 @@ class EpisodeTracker:
                 self._quiet = 0
             else:
                 self._quiet += 1
+            if surprise > self._peak:
+                self._peak, self._peak_lead = surprise, lead
             settled = self._length >= policy.max_episode_rows and surprise < policy.open_level
             if self._quiet >= policy.clear_rows or settled:
                 self._open = False
+                self._cooling = policy.refractory_rows
         if not self._open:
             for state, value in zip(self._channels, values, strict=True):
                 if math.isfinite(value):
@@ -296,7 +311,11 @@ class EpisodeTracker:
             return Kind.STUCK
         ref = self._reference[i]
         deviation = value - ref if math.isfinite(ref) else 0.0
+        # Spread after the episode's first readings: the jump into a spike or a shift is not
+        # noise, what follows it may be.
         inside = list(state.inside)
+        seen = self._length + 1
+        inside = inside[max(0, SPIKE_ROWS - (seen - len(inside))) :]
         spread = statistics.pstdev(inside) if len(inside) >= SPIKE_ROWS else 0.0
         if (
             len(inside) > SPIKE_ROWS
@@ -308,8 +327,11 @@ class EpisodeTracker:
         jumped = math.isfinite(jump) and abs(jump) >= JUMP_STEPS * profile.step
         if self._length < SPIKE_ROWS:
             return Kind.SPIKE if jumped else Kind.UNUSUAL
-        far = abs(deviation) > self.policy.hold_k * profile.movement
-        if jumped and far and abs(jump) >= 0.5 * abs(deviation):
+        away = self.policy.hold_k * profile.movement
+        far = abs(deviation) > away
+        # A level shift arrives in one jump about as large as "far"; a drift gets there by
+        # steps no larger than the signal's own.
+        if jumped and far and abs(jump) >= max(0.5 * abs(deviation), 0.5 * away):
             return Kind.LEVEL_SHIFT
         if far:
             return Kind.DRIFT

@@ -305,6 +305,18 @@ def _number(value: object) -> float:
 # --------------------------------------------------------------------------- fitting
 
 
+def _split(
+    mask: npt.NDArray[np.bool_], histories: Sequence[SensorHistory]
+) -> list[npt.NDArray[np.bool_]]:
+    """``mask`` over the concatenated histories, cut back into one piece per history."""
+    bounds = np.cumsum([len(h.ts_ns) for h in histories])[:-1]
+    return list(np.split(mask, bounds))
+
+
+def _masked(values: Mapping[str, F], keep: npt.NDArray[np.bool_]) -> dict[str, F]:
+    return {c: np.where(keep, np.asarray(v, dtype=np.float64), np.nan) for c, v in values.items()}
+
+
 def _fit_sustained(
     estimator: Detector,
     calibrator: Calibrator,
@@ -379,9 +391,6 @@ def fit_scoring_model(
     policy = policy or ScoringPolicy()
     if not histories:
         raise ValidationFailed("training histories", 0, "at least one sensor's readings")
-    profile = SensorProfile.fit(
-        [(h.ts_ns, h.values) for h in histories], feature_spec.channels, ranges
-    )
     features = np.concatenate([h.features for h in histories])
     names = feature_names(feature_spec)
     if features.shape[1] != len(names):
@@ -392,6 +401,16 @@ def fit_scoring_model(
         np.concatenate(list(learnable))
         if learnable is not None
         else np.ones(len(features), dtype=bool)
+    )
+    # The kind rules' yardsticks come from normal rows only: a stuck value left in would make
+    # a long flat run look normal.
+    profile = SensorProfile.fit(
+        [
+            (h.ts_ns, _masked(h.values, part))
+            for h, part in zip(histories, _split(keep, histories), strict=True)
+        ],
+        feature_spec.channels,
+        ranges,
     )
     held = calibration_rows(len(features), policy.calibration_share)
     model: ScoringModel | None = None

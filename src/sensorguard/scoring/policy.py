@@ -30,6 +30,9 @@ class ScoringPolicy(BaseModel):
     bridge_rows: int = Field(
         60, ge=0, description="quiet readings that being away can bridge inside an episode"
     )
+    refractory_rows: int = Field(
+        0, ge=0, description="after an episode, only a higher peak opens another this soon"
+    )
     max_episode_rows: int = Field(720, ge=1, description="settled episodes end after this many")
     sustain_rows: int = Field(
         0, ge=0, le=1000, description="readings whose mean surprise is calibrated (0 = off)"

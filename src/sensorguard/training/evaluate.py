@@ -30,7 +30,8 @@ def evaluate_verdicts(
     :func:`sensorguard.evaluation.event_metrics_by_sensor` (a false alarm is a run of flags on
     one sensor's timeline): recall per fault kind, mean time to detect, false alarms per
     sensor-day. `kind_accuracy` is the share of detected events whose flagged rows inside the
-    event mostly carry the event's own kind. Each sensor's events are the labels its rows can
+    event mostly carry the event's own kind; `kinds_called` counts, per true kind, what the
+    detected events were called. Each sensor's events are the labels its rows can
     show (see `sensor_events`).
     """
     import numpy as np
@@ -44,6 +45,7 @@ def evaluate_verdicts(
     events: dict[str, list[Event]] = {}
     unobservable = 0
     named, detected = 0, 0
+    called: dict[str, dict[str, int]] = {}  # true kind -> the kind its flags mostly carried
     sensor_col = keys["sensor_id"].to_numpy()
     ts_col = keys["ts"].to_numpy(dtype="datetime64[ns]")
     for sensor_id, rows, ts in sensor_rows(keys):
@@ -62,7 +64,10 @@ def evaluate_verdicts(
                 continue
             detected += 1
             values, counts = np.unique(kinds[hit].astype(str), return_counts=True)
-            named += int(values[counts.argmax()] == event.kind)
+            said = str(values[counts.argmax()])
+            named += int(said == event.kind)
+            row = called.setdefault(event.kind, {})
+            row[said] = row.get(said, 0) + 1
     pooled = event_metrics_by_sensor(sensor_col, ts_col, flags, events)
     return {
         **point_metrics(truth, flags, scores),
@@ -71,6 +76,7 @@ def evaluate_verdicts(
         "flags": int(flags.sum()),
         "unobservable_events": unobservable,
         "kind_accuracy": named / detected if detected else None,
+        "kinds_called": called,
         **pooled,
     }
 
