@@ -66,7 +66,7 @@ def run_demo(
     sites: int = 3,
     days: float = 3.0,
     seed: int = 7,
-    fault_rate: float = 3.0,
+    fault_rate: float = 4.0,
     fresh: bool = False,
     services: ServiceURLs | None = None,
     train: bool = True,

@@ -21,7 +21,7 @@ def demo(
             help="Faults per sensor-day, of every kind: enough that the held-out day shows each "
             "kind in each group.",
         ),
-    ] = 3.0,
+    ] = 4.0,
     fresh: Annotated[
         bool,
         typer.Option(

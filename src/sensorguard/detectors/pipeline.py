@@ -27,14 +27,14 @@ class Detector:
 
     ``fit(X)`` learns per-feature median/spread (scaling is fitted on training data only),
     fills missing values with the training median, thins training rows to the detector's cap,
-    fits the estimator and sets ``threshold_`` (the estimator's contamination quantile of
-    training scores), ``decision_scores_`` and ``labels_``. ``decision_function(X)``: higher =
-    more anomalous, each row's score a function of that row alone. A DataFrame passed to
+    fits the estimator and sets ``decision_scores_``. ``decision_function(X)``: higher = more
+    anomalous, each row's score a function of that row alone. There is deliberately no
+    threshold here: when a score becomes a flag is :mod:`sensorguard.scoring`'s one decision. A DataFrame passed to
     ``fit`` pins the column order; a DataFrame passed later must have the same columns.
 
     Unlike PyOD's, ``decision_scores_`` is not one score per training row but a sorted sample
     of at most :data:`~sensorguard.detectors.stats.SCORE_SAMPLE_SIZE` of them, evenly spaced
-    in rank (``labels_`` are its labels): its quantiles are the training scores' quantiles,
+    in rank: its quantiles are the training scores' quantiles,
     and a pickled detector does not grow with the training rows. The estimator's own
     per-row arrays are replaced by the same sample.
     """
@@ -43,7 +43,6 @@ class Detector:
         self,
         name: str,
         *,
-        contamination: float = 0.01,
         scale: bool = True,
         max_train_rows: int | None = None,
         **params: Any,
@@ -51,10 +50,9 @@ class Detector:
         spec = entry(name)
         self.name = name.lower()
         self.params = params
-        self.contamination = contamination
         self.scale = scale
         self.max_train_rows = spec.max_train_rows if max_train_rows is None else max_train_rows
-        self.estimator = make_estimator(self.name, contamination=contamination, **params)
+        self.estimator = make_estimator(self.name, **params)
         self.feature_names_in_: list[str] | None = None
 
     def _matrix(self, X: Any, *, fitting: bool) -> F:
@@ -97,15 +95,8 @@ class Detector:
         # Degenerate training data can give inf (e.g. PCA's zero-variance components).
         fill = float(finite.max()) if len(finite) else 0.0
         train_scores = np.where(np.isfinite(train_scores), train_scores, fill)
-        threshold = float(self.estimator.threshold_)
-        self.threshold_ = (
-            threshold
-            if np.isfinite(threshold)
-            else float(np.percentile(train_scores, 100 * (1 - self.contamination)))
-        )
         forget_training_rows(self.estimator, train_scores)
         self.decision_scores_ = self.estimator.decision_scores_
-        self.labels_ = (self.decision_scores_ > self.threshold_).astype(np.int64)
         self.n_train_rows_ = len(rows)
         return self
 
@@ -125,14 +116,10 @@ class Detector:
         # A few PyOD detectors return NaN/inf on degenerate inputs; treat those as "typical".
         return np.where(np.isfinite(scores), scores, float(np.median(self.decision_scores_)))
 
-    def predict(self, X: Any) -> npt.NDArray[np.int64]:
-        return (self.decision_function(X) > self.threshold_).astype(np.int64)
-
 
 def make_detector(
     name: str,
     *,
-    contamination: float = 0.01,
     scale: bool = True,
     max_train_rows: int | None = None,
     **params: Any,
@@ -143,6 +130,4 @@ def make_detector(
     names, or :class:`~sensorguard.errors.ConfigError` naming an unknown parameter and listing
     the accepted ones.
     """
-    return Detector(
-        name, contamination=contamination, scale=scale, max_train_rows=max_train_rows, **params
-    )
+    return Detector(name, scale=scale, max_train_rows=max_train_rows, **params)

@@ -149,9 +149,6 @@ def test_obvious_outliers_rank_high(
     assert scores.shape == (len(sample.test),)
     assert np.isfinite(scores).all()
     assert roc_auc_score(sample.truth, scores) >= AUC_FLOOR, name
-    assert set(np.unique(detector.predict(sample.test))) <= {0, 1}
-    assert np.isfinite(detector.threshold_)
     kept = detector.decision_scores_
     assert len(kept) <= SCORE_SAMPLE_SIZE
     assert (np.diff(kept) >= 0).all(), "training scores are kept as a sorted sample"
-    assert detector.labels_.shape == kept.shape
