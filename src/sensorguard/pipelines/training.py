@@ -429,7 +429,7 @@ def _tune_candidate(
             bundle = fit_bundle(spec, tried, dataset, labels, policy)
             verdicts = _eval_verdicts(bundle, dataset)
             selection = _halves(keys, verdicts, window_labels, grace, dataset)["selection"]
-            score = objective_value(selection, spec.gate.metric)
+            score = objective_value(selection, spec.gate)
             mlflow.log_metrics(
                 {
                     "objective": score,
@@ -574,6 +574,10 @@ def _evaluate(
             report,
         )
         halves = _halves(keys, verdicts, window_labels, grace, dataset)
+        for half, metrics in halves.items():
+            for key, value in metrics.items():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    client.log_metric(candidate["run_id"], f"{half}_{key}", float(value))
         evaluated.append({**candidate, "metrics": _headline(report), "report": report, **halves})
     current = champion_version(client, group)
     if current is not None:

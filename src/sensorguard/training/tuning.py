@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import optuna
 
-    from sensorguard.specs import SearchRange, TuningPolicy
+    from sensorguard.specs import GatePolicy, SearchRange, TuningPolicy
 
 Objective = Callable[[dict[str, Any]], float]
 
@@ -71,9 +71,15 @@ def tune(
     )
 
 
-def objective_value(report: Mapping[str, Any], metric: str) -> float:
-    """The gate's ranking as one number: its metric, then PR-AUC and F1 to break ties."""
-    from sensorguard.champion import rank_key
+def objective_value(report: Mapping[str, Any], policy: GatePolicy) -> float:
+    """The gate's ranking as one number: its metric, then PR-AUC and F1 to break ties.
 
-    primary, pr_auc, f1 = rank_key(report, metric)
-    return primary + 1e-3 * pr_auc + 1e-6 * f1
+    A trial that misses one of the gate's floors (the false-alarm cap included) scores below
+    every trial that passes them all: the search must not buy recall with alarms the gate
+    would refuse.
+    """
+    from sensorguard.champion import floor_failures, rank_key
+
+    primary, pr_auc, f1 = rank_key(report, policy.metric)
+    value = primary + 1e-3 * pr_auc + 1e-6 * f1
+    return value - 10.0 * len(floor_failures(report, policy))
