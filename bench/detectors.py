@@ -29,7 +29,7 @@ from sensorguard.detectors.stats import forget_training_rows
 from sensorguard.detectors.tails import ECOD
 
 OUT = Path(__file__).parent / "results" / "detectors"
-CANDIDATES = ("ecod", "iforest", "hbos", "copod", "robust_z")
+CANDIDATES = ("tail_max", "ecod", "iforest", "hbos", "copod", "robust_z")
 TRAIN_ROWS = (10_000, 100_000, 1_000_000)
 N_FEATURES = 16
 SCORE_ROWS = 100
