@@ -13,7 +13,9 @@ def demo(
     sensors: Annotated[int, typer.Option(min=1, help="Simulated sensors.")] = 18,
     sites: Annotated[int, typer.Option(min=1, help="Sites they are spread over.")] = 3,
     days: Annotated[float, typer.Option(min=0.1, help="Simulated days of history.")] = 3.0,
-    seed: Annotated[int, typer.Option(help="Simulator seed (same seed, same data).")] = 7,
+    # Seed 1 is the first whose held-out day holds every fault kind in every group at 3 faults
+    # per sensor-day (chosen for that coverage, before looking at any score).
+    seed: Annotated[int, typer.Option(help="Simulator seed (same seed, same data).")] = 1,
     fault_rate: Annotated[
         float,
         typer.Option(
@@ -21,7 +23,7 @@ def demo(
             help="Faults per sensor-day, of every kind: enough that the held-out day shows each "
             "kind in each group.",
         ),
-    ] = 4.0,
+    ] = 3.0,
     fresh: Annotated[
         bool,
         typer.Option(

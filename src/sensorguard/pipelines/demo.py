@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from rich.console import Console
 
     from sensorguard.settings import Settings
@@ -18,11 +20,13 @@ def demo_training(
     console: Console,
     *,
     labels: Sequence[FaultLabel] | None = None,
+    end: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Train every group on what the demo stored, register, gate, print the champions' table.
 
     `labels` are the simulator's (the demo has them); without them the configured labels
-    file is read. Returns one row per group: champion version, detector, F1, PR-AUC, event
+    file is read. `end` closes the training window (default: now); the demo passes the end of
+    its simulated history so the held-out day is a whole day. Returns one row per group: champion version, detector, F1, PR-AUC, event
     recall overall and per fault kind, false alarms per sensor-day.
     """
     from sensorguard.pipelines.training import run_training
@@ -32,7 +36,9 @@ def demo_training(
     windows = None if labels is None else from_simulation(labels)
     started = time.perf_counter()
     with progress_reporter(console) as progress:
-        outcomes = run_training(settings, labels=windows, trigger_reason="demo", progress=progress)
+        outcomes = run_training(
+            settings, end=end, labels=windows, trigger_reason="demo", progress=progress
+        )
     rows = champion_rows(outcomes)
     console.print(
         f"[bold]trained[/bold] {sum(len(o['registered']['candidates']) for o in outcomes)} "

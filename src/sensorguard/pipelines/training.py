@@ -619,12 +619,20 @@ def _halves(
     Picking the best of N on the same rows that then judge it flatters it: part of its lead
     is luck on those rows. The second half is rows no choice has seen.
     """
+    import numpy as np
+
     from sensorguard.training.evaluate import evaluate_verdicts
 
-    middle = dataset.split + (dataset.end - dataset.split) / 2
-    second = (keys["ts"] >= middle).to_numpy()
+    # Split at the median reading time, not the window's middle: the data may end early.
+    times = keys["ts"].to_numpy(dtype="datetime64[ns]")
+    middle = np.sort(times)[len(times) // 2] if len(times) else None
+    second = times >= middle if middle is not None else np.zeros(0, dtype=bool)
     out = {}
     for name, rows in (("selection", ~second), ("comparison", second)):
+        if not rows.any():
+            raise ValidationFailed(
+                f"{name} rows", 0, "readings in both halves of the evaluation window"
+            )
         report = evaluate_verdicts(
             keys[rows],
             verdicts.score[rows],
