@@ -39,13 +39,18 @@ def best_of(fn: Callable[[], object], repeat: int = 3) -> float:
     return min(times)
 
 
-def write_results(folder: Path, title: str, cases: list[Case], notes: str = "") -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    meta = {
+def run_meta() -> dict[str, str]:
+    """When, on which Python and machine a benchmark ran (every results file carries it)."""
+    return {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
     }
+
+
+def write_results(folder: Path, title: str, cases: list[Case], notes: str = "") -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = run_meta()
     (folder / "results.json").write_text(
         json.dumps(
             {

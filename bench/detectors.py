@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import json
 import pickle
-import platform
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _harness import best_of
+from _harness import best_of, run_meta
 from pyod.models import ecod as pyod_ecod
 
 from sensorguard.detectors import REGISTRY, make_detector
@@ -125,11 +123,7 @@ def measure(
 
 def write_results(rows: list[Row]) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
-    }
+    meta = run_meta()
     (OUT / "results.json").write_text(
         json.dumps({"meta": meta, "rows": [asdict(r) for r in rows]}, indent=2) + "\n"
     )

@@ -19,6 +19,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -148,9 +149,14 @@ class ScoringModel:
     explainer: Any = None  # per-feature evidence for detectors that do not explain themselves
     info: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def feature_names(self) -> list[str]:
         return feature_names(self.feature_spec)
+
+    @cached_property
+    def _weights(self) -> F:
+        # Fixed by the feature spec: built once, not for every scored row of a stream.
+        return channel_weights(self.feature_names, self.channels)
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -183,8 +189,7 @@ class ScoringModel:
     def shares(self, features: F) -> F:
         """Per-source shares of each row's evidence (rows x sources)."""
         evidence = feature_evidence(self.detector, features, self.explainer)
-        weights = channel_weights(self.feature_names, self.channels)
-        return shares(evidence, weights)
+        return shares(evidence, self._weights)
 
     # ---------------------------------------------------------------- sequential parts
 
