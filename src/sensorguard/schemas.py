@@ -126,17 +126,23 @@ class Reading(BaseModel):
 
 
 class Score(BaseModel):
-    """A model's verdict on one reading."""
+    """A model's verdict on one reading (what the stream scorer stores and publishes)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     sensor_id: SensorId
     ts: AwareDatetime
-    score: float
-    flag: bool
-    threshold: float
-    model: str
+    score: float = Field(
+        description="surprise: -log10 of the chance that a normal reading is this unusual"
+    )
+    flag: bool = Field(description="inside a fault episode")
+    threshold: float = Field(description="the surprise that opens an episode")
+    model: str = Field(description="registered model name")
     model_version: str
+    kind: str = Field("", description="the fault kind a flagged episode looks like")
+    contributions: dict[str, float] = Field(
+        default_factory=dict, description="top sources (channels, 'timing') of a flag, shares"
+    )
 
     @field_validator("ts")
     @classmethod

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from sensorguard.detectors import Detector
     from sensorguard.schemas import Reading
+    from sensorguard.transforms.batch import ChannelCarry
 
 F = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -211,8 +212,42 @@ class ScoringModel:
         if features.shape[0] != n:
             raise ValidationFailed("feature rows", features.shape[0], f"one per reading ({n})")
         surprise = self.history_scores(features) if n else np.empty(0)
+        return self.track(ts_ns, values, surprise, features, tracker or self.new_tracker())
+
+    def score_recent(
+        self,
+        ts_ns: I64,
+        values: Mapping[str, F],
+        first: int,
+        tracker: EpisodeTracker,
+        carry: Mapping[str, ChannelCarry] | None = None,
+    ) -> tuple[Verdicts, F]:
+        """Verdicts and features of rows ``first`` onward of a sensor's recent readings.
+
+        The rows before ``first`` are context: the feature windows (and the sustained run
+        means) look back on them, the way :meth:`score_history` looks back on a whole
+        history, so a live scorer keeping enough recent rows gets the batch's numbers.
+        """
+        from sensorguard.transforms.batch import feature_matrix
+
+        lead = min(first, max(0, self.policy.sustain_rows - 1))
+        features = feature_matrix(ts_ns, values, self.feature_spec, first=first - lead, carry=carry)
+        surprise = self.history_scores(features)[lead:] if len(features) else np.empty(0)
+        features = features[lead:]
+        new_values = {c: np.asarray(values[c], dtype=np.float64)[first:] for c in self.channels}
+        return self.track(ts_ns[first:], new_values, surprise, features, tracker), features
+
+    def track(
+        self,
+        ts_ns: I64,
+        values: Mapping[str, F],
+        surprise: F,
+        features: F,
+        tracker: EpisodeTracker,
+    ) -> Verdicts:
+        """Step the episode tracker over scored rows in time order: the sequential half."""
+        n = len(ts_ns)
         row_shares = self.shares(features) if n else np.empty((0, len(self.sources)))
-        tracker = tracker or self.new_tracker()
         matrix = np.column_stack([np.asarray(values[c], dtype=np.float64) for c in self.channels])
         leads = np.asarray(self.sources, dtype=object)[row_shares.argmax(axis=1)] if n else []
         flag = np.zeros(n, dtype=bool)

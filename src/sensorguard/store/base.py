@@ -21,15 +21,18 @@ class TimeSeriesStore(Protocol):
     def write_readings(self, readings: Sequence[Reading]) -> int:
         """Upsert readings; returns how many were written. Raises BackendUnavailable on failure."""
 
-    def write_scores(self, scores: Sequence[Score]) -> int:
-        """Upsert scores (one per reading, the latest model's verdict wins)."""
+    def write_scores(self, scores: Sequence[Score], *, shadow: bool = False) -> int:
+        """Upsert scores (one per reading, the latest model's verdict wins).
+
+        ``shadow``: a challenger's verdicts, kept in their own table; they never alert.
+        """
 
     def read_readings(
         self, sensor_ids: Sequence[str], start: datetime, end: datetime
     ) -> list[Reading]: ...
 
     def read_scores(
-        self, sensor_ids: Sequence[str], start: datetime, end: datetime
+        self, sensor_ids: Sequence[str], start: datetime, end: datetime, *, shadow: bool = False
     ) -> list[Score]: ...
 
     def close(self) -> None: ...

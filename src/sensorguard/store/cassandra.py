@@ -47,7 +47,10 @@ _KEYSPACE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,47}$")
 _HOST = re.compile(r"^[A-Za-z0-9._-]+$")
 _DATACENTER = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _CREATE = re.compile(r"CREATE\s+(KEYSPACE|TABLE)\s+IF\s+NOT\s+EXISTS\s+([\w.]+)", re.IGNORECASE)
-TABLES = ("readings", "scores")
+TABLES = ("readings", "scores", "shadow_scores")
+_SCORE_TABLES = {False: "scores", True: "shadow_scores"}
+# Columns added to the scores tables after their first release, with their CQL types.
+_ADDED_SCORE_COLUMNS = (("kind", "text"), ("contributions", "frozen<map<text, double>>"))
 
 # Rows of one partition go out as one unlogged batch: one request instead of dozens, applied
 # atomically by the replica (measured here: ~5k rows/s one by one, 25-35k rows/s in batches).
@@ -270,8 +273,25 @@ class CassandraStore:
             with self._errors(f"creating {name}"):
                 self.session.execute(stmt)
             log.info("created %s %s", kind.lower(), name)
+        self._add_columns()
         self._warn_on_drift()
         self._prepare()
+
+    def _add_columns(self) -> None:
+        """ALTER in the columns a table of an earlier release lacks (additive, idempotent)."""
+        self._cluster.refresh_schema_metadata()
+        ks = self._cluster.metadata.keyspaces.get(self.keyspace)
+        for table in _SCORE_TABLES.values():
+            meta = ks.tables.get(table) if ks is not None else None
+            if meta is None:
+                continue
+            for column, cql_type in _ADDED_SCORE_COLUMNS:
+                if column not in meta.columns:
+                    with self._errors(f"adding {table}.{column}"):
+                        self.session.execute(
+                            f"ALTER TABLE {self.keyspace}.{table} ADD {column} {cql_type}"
+                        )
+                    log.info("added column %s.%s.%s", self.keyspace, table, column)
 
     def _warn_on_drift(self) -> None:
         ks = self._cluster.metadata.keyspaces.get(self.keyspace)
@@ -309,17 +329,21 @@ class CassandraStore:
 
     def _prepare(self) -> None:
         ks = self.keyspace
-        queries = {
+        queries: dict[str, str] = {
             "insert_reading": f"INSERT INTO {ks}.readings (sensor_id, day, ts, channels, seq) "
             "VALUES (?, ?, ?, ?, ?)",
-            "insert_score": f"INSERT INTO {ks}.scores "
-            "(sensor_id, day, ts, score, flag, threshold, model, model_version) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             "select_readings": f"SELECT ts, channels, seq FROM {ks}.readings "
             "WHERE sensor_id = ? AND day = ? AND ts >= ? AND ts < ?",
-            "select_scores": f"SELECT ts, score, flag, threshold, model, model_version "
-            f"FROM {ks}.scores WHERE sensor_id = ? AND day = ? AND ts >= ? AND ts < ?",
         }
+        for table in _SCORE_TABLES.values():
+            queries[f"insert_{table}"] = (
+                f"INSERT INTO {ks}.{table} (sensor_id, day, ts, score, flag, threshold, model, "
+                "model_version, kind, contributions) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            )
+            queries[f"select_{table}"] = (
+                "SELECT ts, score, flag, threshold, model, model_version, kind, contributions "
+                f"FROM {ks}.{table} WHERE sensor_id = ? AND day = ? AND ts >= ? AND ts < ?"
+            )
         for name, cql in queries.items():
             with self._errors(f"preparing {name}"):
                 stmt = self.session.prepare(cql)
@@ -391,7 +415,7 @@ class CassandraStore:
         self._write(f"writing {len(readings)} readings", self._stmt("insert_reading"), rows)
         return len(readings)
 
-    def write_scores(self, scores: Sequence[Score]) -> int:
+    def write_scores(self, scores: Sequence[Score], *, shadow: bool = False) -> int:
         rows = {
             (s.sensor_id, s.ts): (
                 s.sensor_id,
@@ -402,10 +426,13 @@ class CassandraStore:
                 s.threshold,
                 s.model,
                 s.model_version,
+                s.kind,
+                dict(s.contributions),
             )
             for s in scores
         }
-        self._write(f"writing {len(scores)} scores", self._stmt("insert_score"), rows)
+        table = _SCORE_TABLES[shadow]
+        self._write(f"writing {len(scores)} {table}", self._stmt(f"insert_{table}"), rows)
         return len(scores)
 
     # -- reads ------------------------------------------------------------------------------
@@ -442,7 +469,9 @@ class CassandraStore:
             for sid, row in self._range("select_readings", sensor_ids, start, end)
         ]
 
-    def read_scores(self, sensor_ids: Sequence[str], start: datetime, end: datetime) -> list[Score]:
+    def read_scores(
+        self, sensor_ids: Sequence[str], start: datetime, end: datetime, *, shadow: bool = False
+    ) -> list[Score]:
         return [
             Score.model_construct(
                 sensor_id=sid,
@@ -452,8 +481,10 @@ class CassandraStore:
                 threshold=row.threshold,
                 model=row.model,
                 model_version=row.model_version,
+                kind=row.kind or "",
+                contributions=dict(row.contributions or {}),
             )
-            for sid, row in self._range("select_scores", sensor_ids, start, end)
+            for sid, row in self._range(f"select_{_SCORE_TABLES[shadow]}", sensor_ids, start, end)
         ]
 
     def close(self) -> None:

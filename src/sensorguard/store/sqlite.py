@@ -12,6 +12,12 @@ from sensorguard.schemas import Reading, Score
 from sensorguard.settings import sqlite_path
 from sensorguard.sqlite_db import SqliteDatabase
 
+_SCORE_TABLES = {False: "scores", True: "shadow_scores"}
+# Columns added to the scores tables after their first release: (name, declaration).
+_ADDED_SCORE_COLUMNS = (
+    ("kind", "TEXT NOT NULL DEFAULT ''"),
+    ("contributions", "TEXT NOT NULL DEFAULT '{}'"),
+)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
     sensor_id TEXT NOT NULL,
@@ -28,6 +34,20 @@ CREATE TABLE IF NOT EXISTS scores (
     threshold     REAL NOT NULL,
     model         TEXT NOT NULL,
     model_version TEXT NOT NULL,
+    kind          TEXT NOT NULL DEFAULT '',
+    contributions TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (sensor_id, ts_ms)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS shadow_scores (
+    sensor_id     TEXT NOT NULL,
+    ts_ms         INTEGER NOT NULL,
+    score         REAL NOT NULL,
+    flag          INTEGER NOT NULL,
+    threshold     REAL NOT NULL,
+    model         TEXT NOT NULL,
+    model_version TEXT NOT NULL,
+    kind          TEXT NOT NULL DEFAULT '',
+    contributions TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (sensor_id, ts_ms)
 ) WITHOUT ROWID;
 """
@@ -56,6 +76,12 @@ class SqliteStore:
 
     def migrate(self) -> None:
         self._db.create_schema(_SCHEMA)
+        for table in _SCORE_TABLES.values():
+            have = {row[1] for row in self._db.read(f"PRAGMA table_info({table})")}
+            for name, declaration in _ADDED_SCORE_COLUMNS:
+                if name not in have:
+                    with self._db.write() as conn:
+                        conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
 
     def write_readings(self, readings: Sequence[Reading]) -> int:
         rows = [
@@ -66,7 +92,7 @@ class SqliteStore:
             conn.executemany("INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?)", rows)
         return len(rows)
 
-    def write_scores(self, scores: Sequence[Score]) -> int:
+    def write_scores(self, scores: Sequence[Score], *, shadow: bool = False) -> int:
         rows = [
             (
                 s.sensor_id,
@@ -76,11 +102,18 @@ class SqliteStore:
                 s.threshold,
                 s.model,
                 s.model_version,
+                s.kind,
+                json.dumps(s.contributions, sort_keys=True),
             )
             for s in scores
         ]
+        table = _SCORE_TABLES[shadow]
         with self._db.write() as conn:
-            conn.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            conn.executemany(
+                f"INSERT OR REPLACE INTO {table} (sensor_id, ts_ms, score, flag, threshold, "
+                "model, model_version, kind, contributions) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
         return len(rows)
 
     def _range(
@@ -108,7 +141,15 @@ class SqliteStore:
             for sid, ts, ch, seq in self._range("readings", sensor_ids, start, end)
         ]
 
-    def read_scores(self, sensor_ids: Sequence[str], start: datetime, end: datetime) -> list[Score]:
+    def read_scores(
+        self, sensor_ids: Sequence[str], start: datetime, end: datetime, *, shadow: bool = False
+    ) -> list[Score]:
+        marks = ",".join("?" * len(sensor_ids))
+        sql = (
+            "SELECT sensor_id, ts_ms, score, flag, threshold, model, model_version, kind, "
+            f"contributions FROM {_SCORE_TABLES[shadow]} WHERE sensor_id IN ({marks}) "
+            "AND ts_ms >= ? AND ts_ms < ? ORDER BY sensor_id, ts_ms"
+        )
         return [
             Score.model_construct(
                 sensor_id=sid,
@@ -118,9 +159,11 @@ class SqliteStore:
                 threshold=thr,
                 model=model,
                 model_version=ver,
+                kind=kind,
+                contributions=json.loads(contributions),
             )
-            for sid, ts, score, flag, thr, model, ver in self._range(
-                "scores", sensor_ids, start, end
+            for sid, ts, score, flag, thr, model, ver, kind, contributions in self._db.read(
+                sql, (*sensor_ids, to_ms(start), to_ms(end))
             )
         ]
 

@@ -1,0 +1,197 @@
+"""Score readings of many sensors with their groups' models: the service's and the stream's core.
+
+:class:`LiveScorer` finds each reading's group (sensor -> sensor type -> model spec), takes that
+group's loaded model, and continues the sensor's :class:`~sensorguard.scoring.live.SensorContext`
+with :func:`~sensorguard.scoring.live.advance`. The stream keeps contexts between polls; the
+service (``stateful=False``) rebuilds them from the store on every call, so its answer for a
+reading depends on the stored readings before it and the request's own earlier readings only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sensorguard.errors import NotFound
+from sensorguard.schemas import Reading, Score
+from sensorguard.scoring.live import (
+    DEFAULT_WARMUP_ROWS,
+    HistoryReader,
+    SensorContext,
+    advance,
+    arrays,
+    context_rows,
+    read_history,
+    rewarm,
+    warm_context,
+)
+from sensorguard.transforms.stream import epoch_ns
+
+if TYPE_CHECKING:
+    from sensorguard.serving.champions import Champions, LoadedModel
+    from sensorguard.specs import ModelSpec
+    from sensorguard.store import TimeSeriesStore
+    from sensorguard.validation import SensorCatalog
+
+log = logging.getLogger(__name__)
+
+GroupOf = Callable[[str], str | None]
+"""sensor_id -> its model group, or None for a sensor the registry does not know."""
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A reading's verdict with where it came from."""
+
+    score: Score
+    group: str
+    history_rows: int  # stored readings that completed the feature windows (service)
+
+
+@dataclass(frozen=True)
+class Unscored:
+    """A reading no model could score, and why."""
+
+    reading: Reading
+    reason: str
+
+
+def score_record(model: LoadedModel, reading: Reading, verdicts_row: object) -> Score:
+    from sensorguard.scoring.model import Verdict
+
+    assert isinstance(verdicts_row, Verdict)
+    v = verdicts_row
+    return Score.model_construct(
+        sensor_id=reading.sensor_id,
+        ts=reading.ts,
+        score=v.score,
+        flag=v.flag,
+        threshold=v.threshold,
+        model=model.name,
+        model_version=model.version,
+        kind=v.kind,
+        contributions=dict(v.contributions) if v.flag else {},
+    )
+
+
+def contributions_json(score: Score) -> str:
+    return json.dumps(score.contributions, sort_keys=True)
+
+
+class LiveScorer:
+    """Readings of any sensors in, one verdict per reading out (by the sensor's group model)."""
+
+    def __init__(
+        self,
+        models: Champions,
+        group_of: GroupOf,
+        history: HistoryReader | None,
+        *,
+        stateful: bool,
+        warmup_rows: int = DEFAULT_WARMUP_ROWS,
+        lookback: timedelta = timedelta(days=2),
+    ) -> None:
+        self.models = models
+        self.group_of = group_of
+        self.history = history
+        self.stateful = stateful
+        self.warmup_rows = warmup_rows
+        self.lookback = lookback
+        self.contexts: dict[str, SensorContext] = {}
+
+    def forget(self, sensor_ids: Iterable[str]) -> None:
+        """Drop the state of sensors another member may score now (after a rebalance)."""
+        for sid in sensor_ids:
+            self.contexts.pop(sid, None)
+
+    def score(self, readings: Sequence[Reading]) -> tuple[list[Scored], list[Unscored]]:
+        """Verdicts in the order of ``readings``; a sensor's readings are scored in time order
+        (a repeated (sensor_id, ts) keeps its last version, like the store's upsert)."""
+        by_sensor: dict[str, dict[int, tuple[int, Reading]]] = {}
+        for i, r in enumerate(readings):
+            by_sensor.setdefault(r.sensor_id, {})[epoch_ns(r.ts)] = (i, r)
+        out: dict[int, Scored] = {}
+        unscored: list[Unscored] = []
+        for sid, rows in by_sensor.items():
+            group = self.group_of(sid)
+            model = self.models.get(group) if group is not None else None
+            ordered = [rows[t] for t in sorted(rows)]
+            if group is None or model is None:
+                reason = (
+                    f"sensor {sid!r} is not registered"
+                    if group is None
+                    else f"group {group!r} has no @{self.models.alias} model"
+                )
+                unscored.extend(Unscored(r, reason) for _, r in ordered)
+                continue
+            context, history_rows = self._context(sid, model, ordered[0][1].ts)
+            ts, values = arrays([r for _, r in ordered], model.model.channels)
+            keep = context_rows(model.model, self.warmup_rows)
+            verdicts = advance(model.model, context, ts, values, keep=keep)
+            for j, (i, r) in enumerate(ordered):
+                out[i] = Scored(score_record(model, r, verdicts.verdict(j)), group, history_rows)
+            if self.stateful:
+                self.contexts[sid] = context
+        # Readings that lost to a later duplicate take the verdict of the version kept.
+        scored: list[Scored] = []
+        for i, r in enumerate(readings):
+            if i in out:
+                scored.append(out[i])
+                continue
+            kept = by_sensor[r.sensor_id].get(epoch_ns(r.ts))
+            if kept is not None and kept[0] in out:
+                scored.append(out[kept[0]])
+        return scored, unscored
+
+    def _context(
+        self, sensor_id: str, model: LoadedModel, first_ts: datetime
+    ) -> tuple[SensorContext, int]:
+        context = self.contexts.get(sensor_id) if self.stateful else None
+        if (
+            context is not None
+            and context.last_ns is not None
+            and context.last_ns < epoch_ns(first_ts)
+        ):
+            if context.model_key != model.key:
+                context = rewarm(model.model, model.key, context, warmup_rows=self.warmup_rows)
+            return context, len(context)
+        # No state, or readings older than it (a replay, a late reading): the store says
+        # what came before them.
+        stored: list[Reading] = []
+        if self.history is not None:
+            stored = read_history(
+                self.history, model.model, sensor_id, first_ts, self.lookback, self.warmup_rows
+            )
+        return (
+            warm_context(model.model, model.key, stored, warmup_rows=self.warmup_rows),
+            len(stored),
+        )
+
+
+def store_history(store: TimeSeriesStore) -> HistoryReader:
+    """A history reader over a time-series store."""
+
+    def read(sensor_id: str, start: datetime, end: datetime) -> Sequence[Reading]:
+        return store.read_readings([sensor_id], start, end)
+
+    return read
+
+
+def catalog_groups(catalog: SensorCatalog, specs: Mapping[str, ModelSpec]) -> GroupOf:
+    """sensor_id -> group via a sensor catalog (cached lookups) and the model specs."""
+    from sensorguard.specs import group_for
+
+    def group_of(sensor_id: str) -> str | None:
+        found = catalog.lookup(sensor_id)
+        if found is None:
+            return None
+        try:
+            return group_for(found[0], specs).group
+        except NotFound:
+            return None
+
+    return group_of
