@@ -28,3 +28,37 @@ WRITER_RETRIES = Counter(
 WRITER_BATCH = Gauge(
     "sensorguard_writer_last_batch_size", "Records in the writer's last polled batch"
 )
+SCORES = Counter(
+    "sensorguard_scores_total",
+    "Readings scored, by surface (service, stream), group and outcome (normal or a fault kind)",
+    ["surface", "group", "outcome"],
+)
+UNSCORED = Counter(
+    "sensorguard_unscored_total",
+    "Readings no model could score (unregistered sensor, group without a model)",
+    ["surface"],
+)
+SCORE_VALUE = Histogram(
+    "sensorguard_score",
+    "Scores (surprise, -log10 P) of scored readings",
+    ["surface", "group"],
+    buckets=(0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 7, 10, 20),
+)
+SCORE_SECONDS = Histogram(
+    "sensorguard_score_seconds",
+    "Time to score one call (a request, a polled batch)",
+    ["surface"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+MODEL_VERSION = Gauge(
+    "sensorguard_model_version",
+    "Version of the model serving each group under each alias (0: none)",
+    ["surface", "group", "alias"],
+)
+STREAM_SCORER_RETRIES = Counter(
+    "sensorguard_stream_scorer_retries_total", "Score writes or publishes retried"
+)
+STREAM_SCORER_COMMIT_FAILURES = Counter(
+    "sensorguard_stream_scorer_commit_failures_total",
+    "Offset commits refused (typically after a rebalance); the batch is scored again",
+)

@@ -195,3 +195,13 @@ def catalog_groups(catalog: SensorCatalog, specs: Mapping[str, ModelSpec]) -> Gr
             return None
 
     return group_of
+
+
+def count_scores(surface: str, scored: Sequence[Scored]) -> None:
+    """Prometheus counts of scored readings by group and outcome (a fault kind or normal)."""
+    from sensorguard import metrics
+
+    for s in scored:
+        outcome = (s.score.kind or "flagged") if s.score.flag else "normal"
+        metrics.SCORES.labels(surface, s.group, outcome).inc()
+        metrics.SCORE_VALUE.labels(surface, s.group).observe(s.score.score)

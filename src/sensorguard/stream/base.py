@@ -47,6 +47,9 @@ class StreamConsumer(Protocol):
     def commit(self, records: Sequence[Record]) -> None:
         """Mark these records (and everything before them in their partitions) processed."""
 
+    def assignment(self) -> frozenset[tuple[str, int]]:
+        """The (topic, partition) pairs this member reads now; a rebalance changes them."""
+
     def close(self) -> None: ...
 
 

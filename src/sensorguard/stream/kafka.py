@@ -341,6 +341,11 @@ class KafkaStreamConsumer:
                 f"committing offsets of group {self.group}", err
             ) from err
 
+    def assignment(self) -> frozenset[tuple[str, int]]:
+        return frozenset(
+            (self._stream.logical(tp.topic), tp.partition) for tp in self._consumer.assignment()
+        )
+
     def close(self) -> None:
         # Leaving the group now hands its partitions over at once instead of after the session
         # timeout; nothing is auto-committed.

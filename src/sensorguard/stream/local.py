@@ -174,5 +174,9 @@ class LocalConsumer:
                 [(self.group, t, p, o) for (t, p), o in next_offsets(records).items()],
             )
 
+    def assignment(self) -> frozenset[tuple[str, int]]:
+        # One member reads every partition: the local log has no group coordinator.
+        return frozenset(self._positions)
+
     def close(self) -> None:
         """Nothing to release: positions not committed are simply re-read by the next member."""

@@ -167,6 +167,9 @@ def feature_matrix(
     n = len(ts)
     if not 0 <= first <= n:
         raise ValidationFailed("first", first, f"a row index between 0 and {n}")
+    names = feature_names(spec)
+    if n == first:
+        return np.empty((0, len(names)))
     columns: dict[str, F] = {}
     for channel in spec.channels:
         for name, column in channel_features(
@@ -188,9 +191,6 @@ def feature_matrix(
         columns["gap_s"] = gap[first:]
     if spec.time_of_day:
         columns["tod_sin"], columns["tod_cos"] = k.time_of_day(ts[first:])
-    names = feature_names(spec)
-    if n == first:
-        return np.empty((0, len(names)))
     return np.column_stack([columns[name] for name in names]).astype(np.float64, copy=False)
 
 

@@ -1,0 +1,84 @@
+"""The BentoML service: `POST /score` with each group's champion, `GET /models`, probes, metrics.
+
+Run it with `make serve` (or `bentoml serve service:SensorGuard` from this folder). All logic
+lives in `sensorguard.serving.service.ScoringService`; this file only declares the web surface.
+Every route, including /metrics, /docs and the probes, needs an API key
+(`sensorguard.auth.ApiKeyMiddleware`); settings come from SENSORGUARD_* variables.
+"""
+
+from __future__ import annotations
+
+import os
+
+import bentoml
+from bentoml.exceptions import InvalidArgument, ServiceUnavailable
+from fastapi import FastAPI
+
+from sensorguard.auth import ApiKeyMiddleware, Authorizer, Permission
+from sensorguard.errors import ModelUnavailable, ValidationFailed
+from sensorguard.http_limits import BodyLimitMiddleware
+from sensorguard.schemas import Reading
+from sensorguard.serving.service import ModelInfo, ScoreAnswer, ScoringService
+from sensorguard.settings import get_settings
+
+# Routes that read scores and models; every other route (metrics, docs, probes) is "observe".
+_READ_ROUTES = {("POST", "/score"), ("GET", "/models")}
+
+
+def permission_for(method: str, path: str) -> Permission:
+    return "read" if (method, path.rstrip("/") or "/") in _READ_ROUTES else "observe"
+
+
+def _authorizer() -> Authorizer:
+    from sensorguard.wiring import open_configured_metadata
+
+    settings = get_settings()
+    return Authorizer(open_configured_metadata(settings), settings)
+
+
+models_app = FastAPI(title="SensorGuard models", docs_url=None, redoc_url=None, openapi_url=None)
+
+
+@bentoml.service(
+    name="sensorguard",
+    http={
+        "host": os.environ.get("SENSORGUARD_SERVE_HOST", "127.0.0.1"),
+        "port": int(os.environ.get("SENSORGUARD_SERVE_PORT", "3000")),
+    },
+    traffic={"timeout": 30},
+    workers=1,
+)
+@bentoml.asgi_app(models_app, path="/")
+class SensorGuard:
+    """Scores readings of any sensors with their groups' @champion models."""
+
+    def __init__(self) -> None:
+        self.core = ScoringService.from_settings(get_settings())
+        self.core.start()
+
+    @bentoml.api(route="/score")
+    def score(self, readings: list[Reading]) -> ScoreAnswer:
+        """Readings (sensor_id, ts, channels) -> per reading: score, flag, threshold, kind,
+        contributions, group, model and version, and the history rows used."""
+        try:
+            return self.core.score(readings)
+        except ValidationFailed as err:
+            raise InvalidArgument(str(err)) from None
+        except ModelUnavailable as err:
+            raise ServiceUnavailable(str(err)) from None
+
+    @models_app.get("/models")
+    def models(self) -> list[ModelInfo]:
+        """Each group's served model: version, detector, metrics, when it was trained."""
+        return self.core.models()
+
+    def __is_ready__(self) -> bool:
+        return self.core.ready()
+
+
+SensorGuard.add_asgi_middleware(
+    BodyLimitMiddleware, max_bytes=int(os.environ.get("SENSORGUARD_SERVE_MAX_BYTES", "1000000"))
+)
+SensorGuard.add_asgi_middleware(
+    ApiKeyMiddleware, authorizer=_authorizer, permission_for=permission_for
+)

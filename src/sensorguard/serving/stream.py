@@ -1,0 +1,189 @@
+"""The stream scorer: `sensor-data` in, verdicts to `anomaly-scores` and the store's scores.
+
+At least once, idempotent: a polled batch is scored, published and written, and only then are
+its offsets committed. A crash in between replays the batch; the replayed verdicts overwrite
+the same (sensor_id, ts) rows. Members of one consumer group split the partitions; when the
+assignment changes, a member forgets the sensors it may have lost or gained, and warms them
+again from the store's readings when they next arrive, so a verdict does not depend on which
+member gave it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+from pydantic import ValidationError
+
+from sensorguard import metrics
+from sensorguard.errors import BackendUnavailable
+from sensorguard.ingest.pipeline import retry_delays
+from sensorguard.schemas import Reading, Score
+from sensorguard.serving.scorer import LiveScorer, Scored, count_scores
+from sensorguard.store import TimeSeriesStore
+from sensorguard.stream import ANOMALY_SCORES, SENSOR_DATA, Record, Stream
+from sensorguard.stream.codec import decode_reading, encode_score
+
+log = logging.getLogger(__name__)
+
+SCORER_GROUP = "stream-scorer"
+SURFACE = "stream"
+
+
+@dataclass
+class ScorerStats:
+    polled: int = 0
+    scored: int = 0
+    flagged: int = 0
+    unscored: int = 0
+    undecodable: int = 0
+    shadow_scored: int = 0
+    retries: int = 0
+    commit_failures: int = 0
+    rebalances: int = 0
+
+
+def run_stream_scorer(
+    stream: Stream,
+    store: TimeSeriesStore,
+    scorer: LiveScorer,
+    *,
+    shadow: LiveScorer | None = None,
+    group: str = SCORER_GROUP,
+    batch_size: int = 2000,
+    until_idle_s: float | None = None,
+    stop: threading.Event | None = None,
+    max_backoff_s: float = 30.0,
+    on_batch: Callable[[ScorerStats, list[Scored]], None] | None = None,
+) -> ScorerStats:
+    """Score the stream until `stop` is set (or `until_idle_s` passes without a record)."""
+    stop = stop or threading.Event()
+    stats = ScorerStats()
+    consumer = stream.consumer([SENSOR_DATA], group)
+    partition_of: dict[str, tuple[str, int]] = {}
+    assigned = consumer.assignment()
+    idle_since = time.monotonic()
+    try:
+        while not stop.is_set():
+            records = consumer.poll(batch_size, timeout_s=0.5)
+            now_assigned = consumer.assignment()
+            if now_assigned != assigned:
+                moved = now_assigned ^ assigned
+                stale = [s for s, tp in partition_of.items() if tp in moved]
+                for models in (scorer, shadow):
+                    if models is not None:
+                        models.forget(stale)
+                stats.rebalances += 1
+                log.info(
+                    "assignment changed (%d partitions now); %d sensors re-warm from the store",
+                    len(now_assigned),
+                    len(stale),
+                )
+                assigned = now_assigned
+            if not records:
+                if until_idle_s is not None and time.monotonic() - idle_since >= until_idle_s:
+                    break
+                continue
+            idle_since = time.monotonic()
+            stats.polled += len(records)
+            started = time.perf_counter()
+            readings = _decode(records, stats)
+            for rec in records:
+                if rec.key is not None:
+                    partition_of[rec.key] = (rec.topic, rec.partition)
+            scored, unscored = scorer.score(readings)
+            scores = [s.score for s in scored]
+            if not _deliver(stream, store, scores, stats, stop, max_backoff_s):
+                break  # stopped while a backend was down: leave the offsets uncommitted
+            if shadow is not None:
+                shadowed = [s.score for s in shadow.score(readings)[0]]
+                if not _retrying(
+                    partial(store.write_scores, shadowed, shadow=True),
+                    "shadow score write",
+                    stats,
+                    stop,
+                    max_backoff_s,
+                ):
+                    break
+                stats.shadow_scored += len(shadowed)
+            try:
+                consumer.commit(records)
+            except BackendUnavailable as err:
+                # Typically a rebalance took the partitions away: the new owner scores the batch
+                # again (idempotently). Forget everything, since which sensors are ours is moot.
+                stats.commit_failures += 1
+                metrics.STREAM_SCORER_COMMIT_FAILURES.inc()
+                log.warning("offset commit refused, rejoining and going on: %s", err)
+                for models in (scorer, shadow):
+                    if models is not None:
+                        models.forget(list(models.contexts))
+            _count(stats, scored, len(unscored), time.perf_counter() - started)
+            if on_batch:
+                on_batch(stats, scored)
+    finally:
+        consumer.close()
+    return stats
+
+
+def _decode(records: Sequence[Record], stats: ScorerStats) -> list[Reading]:
+    readings = []
+    for rec in records:
+        try:
+            readings.append(decode_reading(rec.value))
+        except ValidationError:
+            # The store writer dead-letters foreign records with the reason; not twice.
+            stats.undecodable += 1
+    return readings
+
+
+def _deliver(
+    stream: Stream,
+    store: TimeSeriesStore,
+    scores: list[Score],
+    stats: ScorerStats,
+    stop: threading.Event,
+    max_backoff_s: float,
+) -> bool:
+    if not scores:
+        return True
+    messages = [(s.sensor_id, encode_score(s)) for s in scores]
+    return _retrying(
+        lambda: stream.publish(ANOMALY_SCORES, messages),
+        "publish to anomaly-scores",
+        stats,
+        stop,
+        max_backoff_s,
+    ) and _retrying(lambda: store.write_scores(scores), "score write", stats, stop, max_backoff_s)
+
+
+def _retrying(
+    step: Callable[[], object],
+    what: str,
+    stats: ScorerStats,
+    stop: threading.Event,
+    max_backoff_s: float,
+) -> bool:
+    """True once ``step`` succeeded; False if stopped while it was still failing."""
+    for delay in retry_delays(stop, max_backoff_s):
+        try:
+            step()
+            return True
+        except BackendUnavailable as err:
+            stats.retries += 1
+            metrics.STREAM_SCORER_RETRIES.inc()
+            log.warning("%s failed (%s); retrying in %.1fs", what, err, delay)
+    return False
+
+
+def _count(stats: ScorerStats, scored: list[Scored], unscored: int, seconds: float) -> None:
+    stats.scored += len(scored)
+    stats.unscored += unscored
+    metrics.SCORE_SECONDS.labels(SURFACE).observe(seconds)
+    if unscored:
+        metrics.UNSCORED.labels(SURFACE).inc(unscored)
+    count_scores(SURFACE, scored)
+    stats.flagged += sum(s.score.flag for s in scored)
