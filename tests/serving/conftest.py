@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from model.model_helpers import FAST_SPECS, stored_fleet
 from sensorguard.schemas import Reading
 from sensorguard.settings import Settings
 from sensorguard.simulate import Simulation
-from model.model_helpers import FAST_SPECS, stored_fleet
 
 LIVE_HOURS = 8  # the last hours of the fleet are scored "live"; training ends before them
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from conftest import Served
 
+from conftest import Served
 from sensorguard.errors import ModelUnavailable, ValidationFailed
 from sensorguard.schemas import Reading, utc_now
 from sensorguard.serving.service import ScoringService
@@ -138,7 +138,7 @@ def test_a_champion_swap_under_load_fails_no_request(served: Served) -> None:
         while not stop.is_set():
             try:
                 seen.update(v.model_version for v in core.score(readings).scores)
-            except BaseException as err:  # noqa: BLE001  (any failure fails the test)
+            except BaseException as err:
                 failures.append(err)
 
     workers = [threading.Thread(target=load) for _ in range(2)]
