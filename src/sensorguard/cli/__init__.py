@@ -22,6 +22,8 @@ _GROUPS: tuple[tuple[str, str, str | None], ...] = (
     ("train", "train", None),
     ("models", "app", "models"),
     ("features", "app", "features"),
+    ("score", "app", "score"),
+    ("score", "serve", None),
 )
 
 

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 from sensorguard.errors import NotFound
@@ -32,7 +33,8 @@ from sensorguard.scoring.live import (
 from sensorguard.transforms.stream import epoch_ns
 
 if TYPE_CHECKING:
-    from sensorguard.serving.champions import Champions, LoadedModel
+    from sensorguard.serving.champions import Champions, LoadedModel, Swap
+    from sensorguard.settings import Settings
     from sensorguard.specs import ModelSpec
     from sensorguard.store import TimeSeriesStore
     from sensorguard.validation import SensorCatalog
@@ -205,3 +207,40 @@ def count_scores(surface: str, scored: Sequence[Scored]) -> None:
         outcome = (s.score.kind or "flagged") if s.score.flag else "normal"
         metrics.SCORES.labels(surface, s.group, outcome).inc()
         metrics.SCORE_VALUE.labels(surface, s.group).observe(s.score.score)
+
+
+def build_live_scorer(
+    settings: Settings,
+    store: TimeSeriesStore,
+    *,
+    alias: str = "champion",
+    stateful: bool,
+    surface: str,
+) -> LiveScorer:
+    """A live scorer over the configured registry, sensor catalog and store, polling ``alias``."""
+    from sensorguard.serving.champions import Champions
+    from sensorguard.specs import load_configured_specs
+    from sensorguard.training.tracking import mlflow_client
+    from sensorguard.validation import CachedCatalog
+    from sensorguard.wiring import open_configured_metadata
+
+    specs = load_configured_specs(settings)
+    models = Champions(
+        mlflow_client(settings), specs, alias=alias, on_swap=partial(report_swap, surface, alias)
+    )
+    return LiveScorer(
+        models,
+        catalog_groups(CachedCatalog(open_configured_metadata(settings)), specs),
+        store_history(store),
+        stateful=stateful,
+        warmup_rows=settings.scoring_warmup_rows,
+        lookback=timedelta(hours=settings.scoring_lookback_hours),
+    )
+
+
+def report_swap(surface: str, alias: str, swap: Swap) -> None:
+    """The served version of a group as a Prometheus gauge (0: none)."""
+    from sensorguard import metrics
+
+    version = float(swap.new) if swap.new and swap.new.isdigit() else 0.0
+    metrics.MODEL_VERSION.labels(surface, swap.group, alias).set(version)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -21,8 +20,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sensorguard import metrics
 from sensorguard.errors import ModelUnavailable, ValidationFailed
 from sensorguard.schemas import Reading, SensorId
-from sensorguard.serving.champions import CHALLENGER, Champions, Swap
-from sensorguard.serving.scorer import LiveScorer, catalog_groups, count_scores, store_history
+from sensorguard.serving.champions import CHALLENGER, Champions
+from sensorguard.serving.scorer import LiveScorer, build_live_scorer, count_scores
 
 if TYPE_CHECKING:
     from sensorguard.settings import Settings
@@ -96,24 +95,16 @@ class ScoringService:
     def from_settings(
         cls, settings: Settings, store: TimeSeriesStore | None = None
     ) -> ScoringService:
-        from sensorguard.specs import load_configured_specs
-        from sensorguard.training.tracking import mlflow_client
-        from sensorguard.validation import CachedCatalog
-        from sensorguard.wiring import open_configured_metadata, open_configured_store
+        from sensorguard.wiring import open_configured_store
 
-        specs = load_configured_specs(settings)
-        champions = Champions(mlflow_client(settings), specs, on_swap=_report_swap)
-        store = store or open_configured_store(settings)
-        scorer = LiveScorer(
-            champions,
-            catalog_groups(CachedCatalog(open_configured_metadata(settings)), specs),
-            store_history(store),
-            stateful=False,
-            warmup_rows=settings.scoring_warmup_rows,
-            lookback=timedelta(hours=settings.scoring_lookback_hours),
+        scorer = build_live_scorer(
+            settings, store or open_configured_store(settings), stateful=False, surface=SURFACE
         )
         return cls(
-            champions, scorer, max_rows=settings.serve_max_rows, poll_s=settings.champion_poll_s
+            scorer.models,
+            scorer,
+            max_rows=settings.serve_max_rows,
+            poll_s=settings.champion_poll_s,
         )
 
     def start(self) -> None:
@@ -184,12 +175,6 @@ class ScoringService:
         metrics.SCORE_SECONDS.labels(SURFACE).observe(time.perf_counter() - started)
         count_scores(SURFACE, scored)
         return answer
-
-
-def _report_swap(swap: Swap) -> None:
-    metrics.MODEL_VERSION.labels(SURFACE, swap.group, "champion").set(
-        float(swap.new) if swap.new and swap.new.isdigit() else 0.0
-    )
 
 
 __all__ = [
