@@ -2,39 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from serving_helpers import LIVE_HOURS, Served
 
 from model.model_helpers import FAST_SPECS, stored_fleet
-from sensorguard.schemas import Reading
-from sensorguard.settings import Settings
-from sensorguard.simulate import Simulation
-
-LIVE_HOURS = 8  # the last hours of the fleet are scored "live"; training ends before them
-
-
-@dataclass(frozen=True)
-class Served:
-    settings: Settings
-    sim: Simulation
-    trained_until: datetime
-
-    def live_readings(self, sensor_id: str | None = None) -> list[Reading]:
-        """Stored readings after the training window (what the tests score), in time order."""
-        from sensorguard.wiring import open_configured_store
-
-        store = open_configured_store(self.settings)
-        try:
-            ids = [sensor_id] if sensor_id else [s.sensor_id for s in self.sim.sensors]
-            return sorted(
-                store.read_readings(ids, self.trained_until, self.sim.end + timedelta(days=1)),
-                key=lambda r: (r.ts, r.sensor_id),
-            )
-        finally:
-            store.close()
 
 
 @pytest.fixture(scope="session")

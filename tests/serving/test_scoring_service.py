@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
 
 import numpy as np
 import pytest
+from serving_helpers import Served, backtest_scores
 
-from conftest import Served
 from sensorguard.errors import ModelUnavailable, ValidationFailed
 from sensorguard.schemas import Reading, utc_now
 from sensorguard.serving.service import ScoringService
@@ -20,27 +19,6 @@ def service(served: Served) -> ScoringService:
     core.start()
     yield core
     core.stop()
-
-
-def backtest_scores(served: Served, sensor_id: str) -> dict[object, tuple[float, bool, str]]:
-    """The champion over the sensor's whole stored history: the batch (backtest) path."""
-    import pandas as pd
-
-    from sensorguard.champion import load_champion_bundle
-    from sensorguard.wiring import open_configured_store
-
-    bundle = load_champion_bundle("climate", served.settings)
-    store = open_configured_store(served.settings)
-    rows = store.read_readings([sensor_id], served.sim.start, served.sim.end + timedelta(days=1))
-    store.close()
-    frame = pd.DataFrame(
-        [{"sensor_id": r.sensor_id, "ts": r.ts, **r.channels} for r in rows]
-    ).reindex(columns=["sensor_id", "ts", *bundle.feature_spec.channels])
-    verdicts = bundle.verdicts(frame)
-    return {
-        r.ts: (float(verdicts.score[i]), bool(verdicts.flag[i]), str(verdicts.kind[i]))
-        for i, r in enumerate(rows)
-    }
 
 
 def test_every_reading_gets_the_backtest_verdict(served: Served, service: ScoringService) -> None:

@@ -7,14 +7,13 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from conftest import Served
+from serving_helpers import Served, backtest_scores
 
 from sensorguard.serving.scorer import build_live_scorer
 from sensorguard.serving.stream import ScorerStats, run_stream_scorer
 from sensorguard.settings import Settings
 from sensorguard.stream import ANOMALY_SCORES, SENSOR_DATA
 from sensorguard.stream.codec import decode_score, encode_reading
-from test_scoring_service import backtest_scores
 
 
 def embedded(served: Served, tmp_name: str) -> Settings:
