@@ -1,0 +1,174 @@
+"""The BentoML service (serving/service.py) through its ASGI app and as `bentoml serve`."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import httpx
+import pytest
+from serving_helpers import Served
+from starlette.testclient import TestClient
+
+from auth_support import assert_every_route_guarded
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICE_FILE = ROOT / "serving" / "service.py"
+
+
+def load_service_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("sensorguard_bento_service", SERVICE_FILE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # BentoML looks the service's module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def payload(served: Served, n: int) -> dict[str, object]:
+    live = served.live_readings(served.sim.sensors[1].sensor_id)[:n]
+    return {"readings": [r.model_dump(mode="json", exclude_none=True) for r in live]}
+
+
+@pytest.fixture(scope="module")
+def client(served: Served, keys: dict[str, str]) -> Iterator[tuple[TestClient, ModuleType]]:
+    """The service's ASGI app, built once per process (BentoML registers its metrics globally)."""
+    from sensorguard.settings import get_settings
+
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SENSORGUARD_DATA_DIR", str(served.settings.data_dir))
+        env.setenv("SENSORGUARD_MODEL_SPECS_DIR", str(served.settings.model_specs_dir))
+        env.setenv("SENSORGUARD_ENV", "test")
+        get_settings.cache_clear()
+        module = load_service_module()
+        app = module.SensorGuard.to_asgi()
+        with TestClient(app) as test_client:
+            # The first request builds the authorizer: from these settings, not a test's.
+            test_client.get("/livez", headers={"X-API-Key": keys["operator"]})
+            get_settings.cache_clear()
+            module.asgi_app = app
+            yield test_client, module
+
+
+def test_score_answers_each_reading_with_the_champion(
+    client: tuple[TestClient, ModuleType], served_env: Served, keys: dict[str, str]
+) -> None:
+    from sensorguard.serving.service import ScoringService
+
+    test_client, _ = client
+    body = payload(served_env, 100)
+    answer = test_client.post("/score", json=body, headers={"X-API-Key": keys["operator"]})
+    assert answer.status_code == 200, answer.text
+    scores = answer.json()["scores"]
+    assert len(scores) == 100
+    direct = ScoringService.from_settings(served_env.settings)
+    direct.champions.refresh()
+    from sensorguard.schemas import Reading
+
+    expected = direct.score([Reading.model_validate(r) for r in body["readings"]]).scores  # type: ignore[attr-defined]
+    assert [s["score"] for s in scores] == [v.score for v in expected]
+    assert {s["model"] for s in scores} == {"sensorguard-climate"}
+    models = test_client.get("/models", headers={"Authorization": f"Bearer {keys['operator']}"})
+    assert models.status_code == 200 and models.json()[0]["group"] == "climate"
+
+
+def test_every_route_refuses_anonymous_and_wrong_role_calls(
+    client: tuple[TestClient, ModuleType], served_env: Served, keys: dict[str, str]
+) -> None:
+    from sensorguard.wiring import open_configured_metadata
+
+    test_client, module = client
+    routes = assert_every_route_guarded(
+        test_client, module.asgi_app, keys, permission_for=module.permission_for
+    )
+    assert ("POST", "/score") in routes and ("GET", "/metrics") in routes
+    metadata = open_configured_metadata(served_env.settings)
+    refused = metadata.audit_log(limit=500, action="auth.refused")
+    metadata.close()
+    assert any(e.subject == "POST /score" and e.actor == "device" for e in refused)
+    assert any(e.subject == "POST /score" and e.actor == "anonymous" for e in refused)
+
+
+def test_bad_requests_get_a_clear_4xx(
+    client: tuple[TestClient, ModuleType], served_env: Served, keys: dict[str, str]
+) -> None:
+    test_client, _ = client
+    headers = {"X-API-Key": keys["operator"]}
+    bad = {"readings": [{"sensor_id": "x", "ts": "yesterday", "channels": {"temperature": 1}}]}
+    answer = test_client.post("/score", json=bad, headers=headers)
+    assert answer.status_code == 400 and "ts" in answer.text, answer.text
+    unknown = {
+        "readings": [
+            {"sensor_id": "nobody", "ts": "2026-03-01T00:00:00Z", "channels": {"temperature": 1.0}}
+        ]
+    }
+    answer = test_client.post("/score", json=unknown, headers=headers)
+    assert answer.status_code == 400 and "readings[0].sensor_id" in answer.text, answer.text
+    huge = b'{"readings": [' + b" " * 2_000_000 + b"]}"
+    answer = test_client.post(
+        "/score", content=huge, headers={**headers, "content-type": "application/json"}
+    )
+    assert answer.status_code == 413, answer.text
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_bentoml_serve_answers_real_http(served_env: Served, keys: dict[str, str]) -> None:
+    port = free_port()
+    env = {**os.environ, "SENSORGUARD_SERVE_PORT": str(port)}
+    bentoml = Path(sys.executable).with_name("bentoml")
+    proc = subprocess.Popen(
+        [
+            str(bentoml),
+            "serve",
+            "service:SensorGuard",
+            "--working-dir",
+            str(ROOT / "serving"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    headers = {"X-API-Key": keys["operator"]}
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, proc.stdout.read().decode()[-3000:]  # type: ignore[union-attr]
+            try:
+                if httpx.get(f"{base}/readyz", headers=headers, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "bentoml serve did not get ready in 120 s"
+            time.sleep(0.5)
+        assert httpx.get(f"{base}/readyz", timeout=5).status_code == 401
+        answer = httpx.post(
+            f"{base}/score", json=payload(served_env, 10), headers=headers, timeout=30
+        )
+        assert answer.status_code == 200, answer.text
+        assert len(answer.json()["scores"]) == 10
+        metrics = httpx.get(f"{base}/metrics", headers=headers, timeout=5).text
+        assert "sensorguard_scores_total" in metrics
+        assert "sensorguard_model_version" in metrics
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
