@@ -38,11 +38,15 @@ def payload(served: Served, n: int) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def client(served: Served, keys: dict[str, str]) -> Iterator[tuple[TestClient, ModuleType]]:
+def client(
+    served: Served, keys: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[TestClient, ModuleType]]:
     """The service's ASGI app, built once per process (BentoML registers its metrics globally)."""
     from sensorguard.settings import get_settings
 
     with pytest.MonkeyPatch.context() as env:
+        # `bentoml serve` sets this for its workers; BentoML's /metrics reads it.
+        env.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path_factory.mktemp("prometheus")))
         env.setenv("SENSORGUARD_DATA_DIR", str(served.settings.data_dir))
         env.setenv("SENSORGUARD_MODEL_SPECS_DIR", str(served.settings.model_specs_dir))
         env.setenv("SENSORGUARD_ENV", "test")
