@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 SG_DATA := $(abspath $(or $(SENSORGUARD_DATA_DIR),.sensorguard))
 
 .PHONY: help setup demo demo-services test test-unit lint typecheck services-fetch services-up \
-        services-down services-status mlflow-ui airflow-ui bench clean
+        services-down services-status mlflow-ui airflow-ui serve score-stream bench clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -58,6 +58,12 @@ services-down: ## Stop the servers started by services-up
 
 services-status: ## Which servers run
 	$(SERVICES) status
+
+serve: setup ## BentoML scoring service on http://127.0.0.1:3000 (POST /score, GET /models; API key)
+	$(BIN)/sensorguard serve
+
+score-stream: setup ## Stream scorer: sensor-data -> champions -> anomaly-scores + the store
+	$(BIN)/sensorguard score stream
 
 mlflow-ui: setup ## MLflow UI on http://127.0.0.1:5000 (runs, metrics, registry, @champion)
 	$(BIN)/mlflow ui --backend-store-uri $(or $(SENSORGUARD_MLFLOW_TRACKING_URI),sqlite:///$(SG_DATA)/mlflow.db) \

@@ -33,6 +33,11 @@ def _params() -> dict[str, Any]:
     return dict(get_current_context()["params"])
 
 
+def _actor() -> str:
+    """Whom the audit log credits with this DAG's registry changes."""
+    return f"airflow:{get_current_context()['dag'].dag_id}"
+
+
 @dag(
     schedule="@daily",
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
@@ -99,14 +104,14 @@ def train_detectors() -> None:
         from sensorguard.pipelines import register_group
         from sensorguard.settings import get_settings
 
-        return register_group(get_settings(), evaluated)
+        return register_group(get_settings(), evaluated, actor=_actor())
 
     @task
     def promote(registered: dict[str, Any]) -> dict[str, Any]:
         from sensorguard.pipelines import promote_group
         from sensorguard.settings import get_settings
 
-        return promote_group(get_settings(), registered)
+        return promote_group(get_settings(), registered, actor=_actor())
 
     materialized = materialize_features(export_features())  # type: ignore[arg-type]
     # TaskFlow wiring passes XComArgs where the task bodies receive their values.

@@ -76,5 +76,3 @@ def delete_topics(url: str) -> None:
         stream.delete_topics()
     finally:
         stream.close()
-
-

@@ -9,9 +9,9 @@ aliases and tags only, never the deprecated stages.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 from sensorguard.errors import NotFound, ValidationFailed
 from sensorguard.specs import registered_model_name
@@ -357,6 +357,45 @@ def rollback(client: MlflowClient, group: str) -> tuple[str, str]:
 def force_promote(client: MlflowClient, group: str, version: str) -> str | None:
     """Manual promotion (`models promote GROUP VERSION`), recorded as such on the version."""
     return promote(client, group, version, reason="manual promotion")
+
+
+RegistryAction = Literal["model.register", "model.promote", "model.force_promote", "model.rollback"]
+
+
+@dataclass(frozen=True)
+class RegistryChange:
+    """One step taken on a group's registered model, as the audit log records it.
+
+    version: the version registered, promoted or restored (None when the gate had no
+    candidate to promote); former: the champion before the step (the one rolled back, for a
+    rollback).
+    """
+
+    action: RegistryAction
+    group: str
+    version: str | None
+    outcome: str
+    former: str | None = None
+    reason: str = ""
+
+
+def audit_registry_changes(
+    settings: Settings, actor: str, changes: Iterable[RegistryChange]
+) -> None:
+    """Append registry changes to the metadata audit log, subject `sensorguard-<group>`.
+
+    MLflow keeps aliases and tags but not who moved them; the audit log does, next to the
+    key and user changes.
+    """
+    from sensorguard.wiring import open_configured_metadata
+
+    todo = list(changes)
+    if not todo:
+        return
+    with open_configured_metadata(settings) as metadata:
+        for change in todo:
+            detail = asdict(change)
+            metadata.audit(actor, detail.pop("action"), registered_model_name(change.group), detail)
 
 
 def load_champion(group: str, settings: Settings | None = None) -> PyFuncModel:

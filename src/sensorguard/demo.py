@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import uuid
 from collections import Counter
@@ -18,7 +19,9 @@ from sensorguard.settings import Settings
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from sensorguard.demo_live import LiveReport
     from sensorguard.ingest.pipeline import IngestPipeline
+    from sensorguard.metadata import MetadataStore
     from sensorguard.simulate import Simulation
     from sensorguard.store import TimeSeriesStore
     from sensorguard.stream import Stream
@@ -57,6 +60,7 @@ class DemoReport:
     dead_letter_examples: dict[str, str] = field(default_factory=dict)
     champions: list[dict[str, Any]] = field(default_factory=list)
     lost: int = 0  # accepted readings whose (sensor_id, ts) is not in the store
+    live: LiveReport | None = None  # the champions scoring live data (after training)
 
 
 def run_demo(
@@ -119,9 +123,10 @@ def run_demo(
     metadata = open_configured_metadata(settings)
     metadata.seed_builtin_types(actor="demo")
     outcome = metadata.add_sensors(sim.sensors, upsert=True, actor="demo")
+    api_key = demo_key(metadata)
     console.print(
         f"[bold]2/4 registered[/bold] {len(outcome.added)} new sensors "
-        f"({len(outcome.unchanged)} unchanged)"
+        f"({len(outcome.unchanged)} unchanged), and a demo API key (role data_scientist)"
     )
 
     stream, store = open_configured_stream(settings), open_configured_store(settings)
@@ -139,10 +144,12 @@ def run_demo(
     pipeline = build_pipeline(backfill, metadata, stream)
     app = create_app(pipeline, backfill)
     if services is None:
-        sent, accepted, rejected = _ingest_http(sim, app)
+        sent, accepted, rejected = _ingest_http(sim, app, api_key)
         doors = "over HTTP"
     else:
-        sent, accepted, rejected = _ingest_mqtt_and_http(sim, app, pipeline, backfill, console)
+        sent, accepted, rejected = _ingest_mqtt_and_http(
+            sim, app, pipeline, backfill, console, api_key
+        )
         doors = "over MQTT and HTTP"
     console.print(
         f"[bold]3/4 ingested[/bold] {doors}: {accepted:,} accepted, "
@@ -164,15 +171,44 @@ def run_demo(
 
         # Simulator labels stand in for an operator's labelled windows.
         report.champions = demo_training(settings, console, labels=sim.labels, end=sim.end)
+        if any(row.get("champion") for row in report.champions):
+            report.live = _live(settings, backfill, sim, api_key, console)
     return report
 
 
-def _ingest_http(sim: Simulation, app: FastAPI) -> tuple[int, int, int]:
+def demo_key(metadata: MetadataStore) -> str:
+    """A fresh API key of the demo's user (created on first use): every route needs one."""
+    from sensorguard.errors import AlreadyExists
+
+    with contextlib.suppress(AlreadyExists):
+        metadata.add_user("demo", "data_scientist", actor="demo")
+    return metadata.create_api_key("demo", "make demo", actor="demo")[1]
+
+
+def _live(
+    settings: Settings, backfill: Settings, sim: Simulation, api_key: str, console: Console
+) -> LiveReport:
+    from sensorguard.demo_live import run_live
+    from sensorguard.ingest.http import create_app
+    from sensorguard.serve_thread import serve_in_thread
+    from sensorguard.wiring import build_pipeline, open_configured_metadata, open_configured_stream
+
+    metadata, stream = open_configured_metadata(settings), open_configured_stream(settings)
+    try:
+        app = create_app(build_pipeline(backfill, metadata, stream), backfill)
+        with serve_in_thread(app) as url:
+            return run_live(settings, sim, api_key, url, console)
+    finally:
+        stream.close()
+        metadata.close()
+
+
+def _ingest_http(sim: Simulation, app: FastAPI, api_key: str) -> tuple[int, int, int]:
     from sensorguard.serve_thread import serve_in_thread
     from sensorguard.simulate import publish_http
 
     with serve_in_thread(app) as url:
-        published = publish_http(sim, url, batch_size=1000, progress=True)
+        published = publish_http(sim, url, batch_size=1000, api_key=api_key, progress=True)
     return published.sent, published.accepted, published.rejected
 
 
@@ -182,6 +218,7 @@ def _ingest_mqtt_and_http(
     pipeline: IngestPipeline,
     settings: Settings,
     console: Console,
+    api_key: str,
 ) -> tuple[int, int, int]:
     from sensorguard.errors import BackendUnavailable
     from sensorguard.ingest.mqtt import MqttBridge, publish_mqtt
@@ -208,7 +245,9 @@ def _ingest_mqtt_and_http(
             f"{sent_mqtt.messages:,} messages, all acknowledged by the broker"
         )
         http = (
-            publish_http(over_http, url, batch_size=1000, progress=True) if len(ids) > cut else None
+            publish_http(over_http, url, batch_size=1000, api_key=api_key, progress=True)
+            if len(ids) > cut
+            else None
         )
         if not bridge.wait_for(sent_mqtt.messages, timeout_s=120):
             raise BackendUnavailable(

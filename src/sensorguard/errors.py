@@ -77,3 +77,42 @@ class UnsupportedURL(ConfigError):
         super().__init__(
             f"{setting} must start with one of {', '.join(s + '://' for s in schemes)}, got {url!r}"
         )
+
+
+class Unauthorized(SensorGuardError):
+    """A request came without a usable API key (HTTP 401); the message never repeats the key."""
+
+    status_code = 401
+
+    def __init__(self, where: str, problem: str):
+        self.where = where
+        self.problem = problem
+        super().__init__(
+            f"{where} requires an API key in the X-API-Key header or as "
+            f"'Authorization: Bearer <key>'; {problem}"
+        )
+
+
+class Forbidden(SensorGuardError):
+    """A known caller asked for something its role or its key's binding does not allow (403)."""
+
+    status_code = 403
+
+    def __init__(self, where: str, problem: str):
+        self.where = where
+        self.problem = problem
+        super().__init__(f"{where} is not allowed: {problem}")
+
+
+class ModelUnavailable(SensorGuardError):
+    """A sensor's group has no model under the alias being served (HTTP 503)."""
+
+    status_code = 503
+
+    def __init__(self, group: str, alias: str, sensor_id: str):
+        self.group = group
+        self.alias = alias
+        super().__init__(
+            f"sensor {sensor_id!r} belongs to group {group!r}, which has no @{alias} model yet; "
+            f"train one (sensorguard train --group {group}) or promote a version"
+        )

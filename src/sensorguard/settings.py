@@ -115,8 +115,39 @@ class Settings(BaseSettings):
     rate_limit_burst_s: float = Field(
         10.0, gt=0, description="Bucket size, in seconds of the rate, before 429 is answered."
     )
+    serve_host: str = Field("127.0.0.1", description="Bind address of the BentoML service.")
+    serve_port: int = Field(3000, description="Port of the BentoML service (`make serve`).")
+    serve_max_rows: int = Field(
+        1000, ge=1, description="Most readings one POST /score may carry (413 beyond)."
+    )
+    serve_max_bytes: int = Field(
+        1_000_000, ge=1024, description="Largest POST /score body in bytes (413 beyond)."
+    )
+    champion_poll_s: float = Field(
+        30.0, gt=0, description="How often the service and the stream scorer check the aliases."
+    )
+    scoring_warmup_rows: int = Field(
+        120,
+        ge=0,
+        description="Readings a sensor's episode state is replayed over when it is rebuilt "
+        "from the store (a new stream member, every /score call), behind full feature windows.",
+    )
+    scoring_lookback_hours: float = Field(
+        48.0, gt=0, description="How far back the store is read for a sensor's recent readings."
+    )
     api_key_pepper: SecretStr = Field(
         SecretStr("dev"), description="Server-side secret mixed into API-key hashes."
+    )
+    require_api_key: bool = Field(
+        True,
+        description="Every HTTP route of every service demands an API key. Turning it off is "
+        "refused unless SENSORGUARD_ENV=development.",
+    )
+    api_key_cache_s: float = Field(
+        30.0,
+        ge=0,
+        description="How long a verified API key is trusted without asking the metadata "
+        "database again; a revoked key keeps working for up to this long (0: check every call).",
     )
 
     @model_validator(mode="after")
@@ -136,6 +167,11 @@ class Settings(BaseSettings):
         ):
             raise ConfigError(
                 "SENSORGUARD_API_KEY_PEPPER must be set to a real secret when SENSORGUARD_ENV=production"
+            )
+        if not self.require_api_key and self.env != "development":
+            raise ConfigError(
+                "SENSORGUARD_REQUIRE_API_KEY=false is allowed only with "
+                f"SENSORGUARD_ENV=development, got SENSORGUARD_ENV={self.env}"
             )
         return self
 

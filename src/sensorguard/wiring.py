@@ -42,7 +42,9 @@ def open_configured_stream(settings: Settings) -> Stream:
 def open_configured_metadata(settings: Settings) -> MetadataStore:
     from sensorguard.metadata import open_metadata
 
-    return open_metadata(settings.metadata_url)
+    # The pepper of these settings, not of get_settings(): keys must verify against the same
+    # secret they were hashed with, whichever Settings the caller built.
+    return open_metadata(settings.metadata_url, pepper=settings.api_key_pepper.get_secret_value())
 
 
 def build_validator(settings: Settings, metadata: MetadataStore) -> ReadingValidator:

@@ -20,6 +20,7 @@ from sensorguard.settings import Settings
 from sensorguard.simulate import SimulationConfig, simulate_fleet
 from sensorguard.training.labels import from_simulation, write_labels_csv
 from sensorguard.training.tracking import mlflow_client
+from sensorguard.wiring import open_configured_metadata
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -70,6 +71,11 @@ def test_train_detectors_promotes_a_champion_per_group(platform: dict[str, Any])
         assert champion.tags["trigger_reason"] == "dag-test"
         assert champion.tags["source"] == "feast"
         assert champion.tags["validation_status"] == "passed"
+    with open_configured_metadata(platform["settings"]) as metadata:
+        steps = {(e.actor, e.action, e.subject) for e in metadata.audit_log(100)}
+    for group in ("acoustic", "climate"):
+        for action in ("model.register", "model.promote"):
+            assert ("airflow:train_detectors", action, f"sensorguard-{group}") in steps, steps
 
 
 def test_materialize_features_fills_the_online_store(platform: dict[str, Any]) -> None:

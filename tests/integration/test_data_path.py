@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -18,6 +19,8 @@ from pathlib import Path
 import pytest
 from integration_support import Expected, Mosquitto, mqtt_send, read_topic, stored, ts_ms
 
+from sensorguard.auth import Authorizer
+from sensorguard.errors import AlreadyExists
 from sensorguard.ingest.http import create_app
 from sensorguard.ingest.mqtt import MqttBridge, publish_mqtt, sensor_topic
 from sensorguard.ingest.pipeline import IngestPipeline
@@ -105,9 +108,15 @@ def world(
 
 
 def ingest_over_http(world: World, sim: Simulation) -> int:
-    """Returns how many readings were accepted."""
-    with serve_in_thread(create_app(world.pipeline, world.settings)) as url:
-        return publish_http(sim, url, batch_size=500).accepted
+    """Returns how many readings were accepted, posted with a device key bound to `sim`'s sensors."""
+    with contextlib.suppress(AlreadyExists):
+        world.metadata.add_user("http-gateway", "device", actor="test")
+    _, key = world.metadata.create_api_key(
+        "http-gateway", sensors=[s.sensor_id for s in sim.sensors], actor="test"
+    )
+    app = create_app(world.pipeline, world.settings, Authorizer(world.metadata, world.settings))
+    with serve_in_thread(app) as url:
+        return publish_http(sim, url, batch_size=500, api_key=key).accepted
 
 
 def count(world: World) -> int:

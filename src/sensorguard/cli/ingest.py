@@ -21,18 +21,20 @@ app = typer.Typer(
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address [default: settings]")] = None,
     port: Annotated[int | None, typer.Option(help="Port [default: settings, 8000]")] = None,
-    require_api_key: Annotated[
-        bool,
-        typer.Option(help="Demand an X-API-Key header (keys: `sensorguard users key-create`)."),
-    ] = False,
 ) -> None:
     """Serve POST /v1/readings: validate a batch, publish good rows, dead-letter bad ones.
 
+    Every route needs an API key (X-API-Key or Authorization: Bearer; keys come from
+    `sensorguard users key-create`); only SENSORGUARD_ENV=development may turn that off,
+    with SENSORGUARD_REQUIRE_API_KEY=false.
+
     Example:  curl -XPOST localhost:8000/v1/readings -H 'content-type: application/json'
+    -H "X-API-Key: $KEY"
     -d '{"readings":[{"sensor_id":"th-001","ts":"2026-01-01T00:00:00Z","channels":{"temperature":21.5}}]}'
     """
     import uvicorn
 
+    from sensorguard.auth import Authorizer
     from sensorguard.ingest.http import create_app
     from sensorguard.settings import get_settings
     from sensorguard.wiring import build_pipeline, open_configured_metadata, open_configured_stream
@@ -40,14 +42,8 @@ def serve(
     settings = get_settings()
     metadata = open_configured_metadata(settings)
     pipeline = build_pipeline(settings, metadata, open_configured_stream(settings))
-
-    def key_owner(key: str) -> str | None:
-        principal = metadata.verify_api_key(key)
-        return principal.username if principal else None
-
-    auth = key_owner if require_api_key else None
     uvicorn.run(
-        create_app(pipeline, settings, authenticate=auth),
+        create_app(pipeline, settings, authorizer=Authorizer(metadata, settings)),
         host=host or settings.ingest_host,
         port=port or settings.ingest_port,
         log_level="info",

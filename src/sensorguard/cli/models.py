@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sensorguard.cli._common import JsonFlag, cli_errors, print_json, print_table
+from sensorguard.cli._common import JsonFlag, cli_actor, cli_errors, print_json, print_table
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -112,10 +112,20 @@ def promote(
     version: Annotated[str, typer.Argument(help="Version to make @champion.")],
 ) -> None:
     """Make a version @champion by hand (skips the gate); the former champion becomes @previous."""
-    from sensorguard.champion import force_promote
+    from sensorguard.champion import RegistryChange, audit_registry_changes, force_promote
+    from sensorguard.settings import get_settings
 
     with cli_errors():
         former = force_promote(_client(), group, version)
+        change = RegistryChange(
+            "model.force_promote",
+            group,
+            version,
+            outcome="promoted",
+            former=former,
+            reason="manual promotion",
+        )
+        audit_registry_changes(get_settings(), cli_actor(), [change])
     kept = f"; v{former} is @previous" if former else ""
     typer.echo(f"sensorguard-{group}: v{version} is @champion{kept}")
 
@@ -123,10 +133,21 @@ def promote(
 @app.command()
 def rollback(group: Annotated[str, typer.Argument(help="Sensor group.")]) -> None:
     """Put @previous back on @champion."""
+    from sensorguard.champion import RegistryChange, audit_registry_changes
     from sensorguard.champion import rollback as do_rollback
+    from sensorguard.settings import get_settings
 
     with cli_errors():
         demoted, restored = do_rollback(_client(), group)
+        change = RegistryChange(
+            "model.rollback",
+            group,
+            restored,
+            outcome="rolled back",
+            former=demoted,
+            reason="manual rollback",
+        )
+        audit_registry_changes(get_settings(), cli_actor(), [change])
     typer.echo(f"sensorguard-{group}: v{restored} is @champion again (v{demoted} demoted)")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,13 +11,16 @@ from sensorguard.cli._common import JsonFlag, cli_actor, cli_errors, print_json,
 from sensorguard.cli.sensors import open_cli_store
 from sensorguard.metadata.roles import ROLES
 
+if TYPE_CHECKING:
+    from sensorguard.metadata import ApiKeyInfo
+
 app = typer.Typer(
     help=(
         "Manage users, their roles and API keys; read the audit log.\n\n"
         f"Roles: {', '.join(ROLES)}.\n\n"
         "Examples:\n\n"
         "  sensorguard users add gateway-7 --role device\n\n"
-        "  sensorguard users key-create gateway-7 --name 'hall 3 gateway'\n\n"
+        "  sensorguard users key-create gateway-7 --name 'hall 3 gateway' --site hall-3\n\n"
         "  sensorguard users audit --limit 20"
     ),
     no_args_is_help=True,
@@ -28,6 +31,13 @@ def _brief(detail: dict[str, object], width: int = 60) -> str:
     """A detail short enough for a table cell; --json has the whole of it."""
     text = json.dumps(detail, ensure_ascii=False, separators=(",", ":"), default=str)
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _binding(key: ApiKeyInfo, role: str | None) -> str:
+    """What a key may send readings of, as `users keys` shows it."""
+    if key.bound:
+        return key.describe_binding()
+    return "nothing (unbound device key)" if role == "device" else "any sensor"
 
 
 @app.command("add")
@@ -65,24 +75,47 @@ def create_key(
     name: Annotated[
         str, typer.Option("--name", "-n", help="A label to recognise the key by later.")
     ] = "default",
+    sensor: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--sensor", "-s", help="Bind the key to this sensor id (repeatable, registered ids)."
+        ),
+    ] = None,
+    site: Annotated[
+        str | None, typer.Option(help="Bind the key to every sensor of this site.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create an API key and print it once; only its hash is kept.
 
     The key goes to stdout and the warning to stderr, so that
-    KEY=$(sensorguard users key-create gw-7) captures just the key.
+    KEY=$(sensorguard users key-create gw-7 --site hall-3) captures just the key.
 
-    Clients send it in the X-API-Key header.
+    A bound key may send readings only of its sensors and of its site's sensors; a device key
+    needs a binding to send anything. Clients send the key in the X-API-Key header or as
+    Authorization: Bearer <key>.
     """
+    sensors = sensor or []
     with cli_errors(), open_cli_store() as store:
-        key_id, plaintext = store.create_api_key(username, name, actor=cli_actor())
+        key_id, plaintext = store.create_api_key(
+            username, name, sensors=sensors, site=site, actor=cli_actor()
+        )
     typer.echo(
         f"API key {key_id} for {username}: store it now, it is shown only this once "
         "and cannot be recovered.",
         err=True,
     )
     if as_json:
-        print_json({"key_id": key_id, "username": username, "name": name, "key": plaintext})
+        print_json(
+            {
+                "key_id": key_id,
+                "username": username,
+                "name": name,
+                "sensors": sorted(set(sensors)),
+                "site": site,
+                "key": plaintext,
+            }
+        )
     else:
         typer.echo(plaintext)
 
@@ -102,20 +135,22 @@ def list_keys(
     username: Annotated[str | None, typer.Argument(help="Only this user's keys.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """List API keys (ids, labels, last use; never the keys themselves)."""
+    """List API keys (ids, labels, bindings, last use; never the keys themselves)."""
     with cli_errors(), open_cli_store() as store:
         keys = store.list_api_keys(username)
+        roles = {u.username: u.role for u in store.list_users()}
     if as_json:
         print_json([{**k.model_dump(mode="json"), "active": k.active} for k in keys])
         return
     print_table(
         f"{len(keys)} API keys",
-        ("key_id", "user", "name", "created_at", "last_used_at", "status"),
+        ("key_id", "user", "name", "bound to", "created_at", "last_used_at", "status"),
         [
             (
                 k.key_id,
                 k.username,
                 k.name,
+                _binding(k, roles.get(k.username)),
                 k.created_at,
                 k.last_used_at,
                 "active" if k.active else f"revoked {k.revoked_at}",

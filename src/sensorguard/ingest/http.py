@@ -1,26 +1,35 @@
 """The HTTP front door: POST a batch of readings, get accepted/rejected counts and reasons."""
 
-# No `from __future__ import annotations`: FastAPI must resolve the closures in Depends().
+# No `from __future__ import annotations`: FastAPI reads the route closures' annotations at runtime.
 
 import logging
-from collections.abc import Callable
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from sensorguard import metrics
-from sensorguard.errors import BackendUnavailable
+from sensorguard.auth import ApiKeyMiddleware, Authorizer, LazyAuthorizer, Permission, principal_of
+from sensorguard.errors import BackendUnavailable, Forbidden
 from sensorguard.ingest.pipeline import IngestPipeline
 from sensorguard.ingest.ratelimit import TokenBuckets, retry_after_header, sensor_demand
 from sensorguard.schemas import Rejection
 from sensorguard.settings import Settings
 
+if TYPE_CHECKING:
+    from sensorguard.metadata import MetadataStore
+
 log = logging.getLogger(__name__)
 
-# Who may call: None when keys are not required, else the key's owner (never the key itself).
-Authenticator = Callable[[str], str | None]
+READINGS_PATH = "/v1/readings"
+
+
+def permission_for(method: str, path: str) -> Permission:
+    """What a request to the ingest app needs: sending readings is `ingest`, the rest `observe`."""
+    return "ingest" if (method, path) == ("POST", READINGS_PATH) else "observe"
 
 
 class ReadingBatch(BaseModel):
@@ -44,25 +53,56 @@ class _TooMany(Exception):
 def create_app(
     pipeline: IngestPipeline,
     settings: Settings,
-    authenticate: Authenticator | None = None,
+    authorizer: Authorizer | None = None,
 ) -> FastAPI:
-    """Build the ingest app around a pipeline; `authenticate` turns on X-API-Key checks."""
+    """Build the ingest app around a pipeline; every route needs an API key (see sensorguard.auth).
+
+    Without `authorizer`, one is built from `settings` on the first request, on a metadata
+    store of its own that the app closes at shutdown.
+    """
+    opened: list[MetadataStore] = []
+
+    def build_authorizer() -> Authorizer:
+        from sensorguard.wiring import open_configured_metadata
+
+        opened.append(open_configured_metadata(settings))
+        return Authorizer(opened[0], settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        for store in opened:
+            store.close()
+
+    get_authorizer: Callable[[], Authorizer] = (
+        LazyAuthorizer(build_authorizer) if authorizer is None else lambda: authorizer
+    )
     app = FastAPI(
         title="SensorGuard ingest",
         summary="Validate sensor readings and publish them to the `sensor-data` stream.",
         version="1",
+        lifespan=lifespan,
     )
+    app.add_middleware(ApiKeyMiddleware, authorizer=get_authorizer, permission_for=permission_for)
     burst = settings.rate_limit_burst_s
     per_client = TokenBuckets.per_second(settings.rate_limit_per_client, burst)
     per_sensor = TokenBuckets.per_second(settings.rate_limit_per_sensor, burst)
+    lookup = pipeline.validator.catalog.lookup
 
-    def client_id(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> str:
-        if authenticate is None:
-            return request.client.host if request.client else "unknown"
-        owner = authenticate(x_api_key) if x_api_key else None
-        if owner is None:
-            raise HTTPException(401, "a valid X-API-Key header is required")
-        return owner
+    def sensor_sites(rows: list[Any]) -> list[tuple[str, str | None]]:
+        """(sensor_id, site) of each distinct sensor named, site None if unregistered."""
+        ids = dict.fromkeys(
+            sid for r in rows if isinstance(r, dict) and isinstance(sid := r.get("sensor_id"), str)
+        )
+        sites = []
+        for sid in ids:
+            found = lookup(sid)
+            sites.append((sid, found[0].site if found else None))
+        return sites
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
 
     @app.exception_handler(_TooMany)
     async def _too_many(_: Request, exc: _TooMany) -> JSONResponse:
@@ -82,17 +122,20 @@ def create_app(
             headers={"Retry-After": "5"},
         )
 
-    @app.post("/v1/readings", response_model=IngestAnswer)
-    def post_readings(
-        batch: ReadingBatch, client: Annotated[str, Depends(client_id)]
-    ) -> IngestAnswer:
+    @app.post(READINGS_PATH, response_model=IngestAnswer)
+    def post_readings(batch: ReadingBatch, request: Request) -> IngestAnswer:
+        principal = principal_of(request)
         rows = batch.readings
         if len(rows) > settings.ingest_max_batch:
             raise HTTPException(
                 413, f"readings must hold at most {settings.ingest_max_batch} rows, got {len(rows)}"
             )
-        sensors = sensor_demand(rows, pipeline.validator.catalog.lookup)
-        clients = {client: len(rows)}
+        # Before any token is spent: a refused batch must not eat the sensors' allowance.
+        get_authorizer().authorize_sensors(
+            principal, sensor_sites(rows), where=f"POST {READINGS_PATH}"
+        )
+        sensors = sensor_demand(rows, lookup)
+        clients = {principal.username: len(rows)}
         for scope, buckets, wants in (
             ("client", per_client, clients),
             ("sensor", per_sensor, sensors),

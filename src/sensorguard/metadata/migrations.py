@@ -84,6 +84,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         """CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
            BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END""",
     ),
+    # 4: a key may be bound to sensors (a JSON list of ids) and/or a site, so a stolen device
+    # key can only speak for the devices it was issued to. Existing keys stay unbound.
+    (
+        "ALTER TABLE api_keys ADD COLUMN sensors TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE api_keys ADD COLUMN site TEXT",
+    ),
 )
 
 

@@ -27,6 +27,7 @@ from sensorguard.metadata.records import (
     ApiKeyInfo,
     AuditEntry,
     BulkOutcome,
+    KeyCheck,
     ModelSpecRecord,
     Principal,
     User,
@@ -102,6 +103,8 @@ def _api_key(row: sqlite3.Row) -> ApiKeyInfo:
         created_at=datetime.fromisoformat(row["created_at"]),
         last_used_at=_dt(row["last_used_at"]),
         revoked_at=_dt(row["revoked_at"]),
+        sensors=tuple(json.loads(row["sensors"])),
+        site=row["site"],
     )
 
 
@@ -543,43 +546,81 @@ class MetadataStore:
         return [_user(r) for r in self._read("SELECT * FROM users ORDER BY username")]
 
     def create_api_key(
-        self, username: str, name: str = "default", *, actor: str = "cli"
+        self,
+        username: str,
+        name: str = "default",
+        *,
+        sensors: Iterable[str] = (),
+        site: str | None = None,
+        actor: str = "cli",
     ) -> tuple[str, str]:
-        """A new key for a user: (key_id, plaintext). The plaintext cannot be recovered later."""
+        """A new key for a user: (key_id, plaintext). The plaintext cannot be recovered later.
+
+        sensors / site bind the key: it may then send readings of those sensors and of every
+        sensor at that site only. A device key needs a binding to ingest anything.
+        """
         if not name.strip() or len(name) > 64 or not name.isprintable():
             raise ValidationFailed("name", name, "a printable label of 1-64 characters")
+        bound = sorted(set(sensors))
         key_id, secret, plaintext = apikeys.new_key()
         with self._write() as conn:
             if not conn.execute("SELECT 1 FROM users WHERE username = ?", (username,)).fetchone():
                 known = [r[0] for r in conn.execute("SELECT username FROM users")]
                 raise NotFound("user", username, known=known)
+            # Bindings must name what is registered: a typo would mint a key that is refused
+            # on every batch, and the refusal would not say why the binding is wrong.
+            registered = {r[0]: r[1] for r in conn.execute("SELECT sensor_id, site FROM sensors")}
+            for sensor_id in bound:
+                if sensor_id not in registered:
+                    raise NotFound(
+                        "sensor", sensor_id, known=registered.keys(), context="API key binding: "
+                    )
+            if site is not None and site not in registered.values():
+                raise NotFound(
+                    "site", site, known=set(registered.values()), context="API key binding: "
+                )
             conn.execute(
-                """INSERT INTO api_keys (key_id, username, name, secret_hash, created_at)
-                   VALUES (?, ?, ?, ?, ?)""",
-                (key_id, username, name, apikeys.hash_secret(self.pepper, secret), self._now()),
+                """INSERT INTO api_keys (key_id, username, name, secret_hash, created_at,
+                                         sensors, site)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    key_id,
+                    username,
+                    name,
+                    apikeys.hash_secret(self.pepper, secret),
+                    self._now(),
+                    _json(bound, "sensors"),
+                    site,
+                ),
             )
-            self._audit(conn, actor, "api_key.create", username, {"key_id": key_id, "name": name})
+            detail: dict[str, Any] = {"key_id": key_id, "name": name}
+            if bound:
+                detail["sensors"] = bound
+            if site is not None:
+                detail["site"] = site
+            self._audit(conn, actor, "api_key.create", username, detail)
         return key_id, plaintext
 
-    def verify_api_key(self, plaintext: str) -> Principal | None:
-        """Who holds this key, or None if it is malformed, unknown, wrong or revoked."""
+    def check_api_key(self, plaintext: str) -> KeyCheck:
+        """Who holds this key, or why it is refused (malformed, unknown, wrong secret, revoked)."""
         parsed = apikeys.parse_key(plaintext)
         if parsed is None:
-            return None
+            return KeyCheck(refusal="malformed")
         key_id, secret = parsed
         rows = self._read(
-            """SELECT k.secret_hash, k.revoked_at, k.last_used_at, u.username, u.role
+            """SELECT k.secret_hash, k.revoked_at, k.last_used_at, k.sensors, k.site,
+                      u.username, u.role
                FROM api_keys k JOIN users u ON u.username = k.username
                WHERE k.key_id = ?""",
             [key_id],
         )
         if not rows:
-            return None
+            return KeyCheck(refusal="unknown", key_id=key_id)
         row = rows[0]
         if not apikeys.secret_matches(self.pepper, secret, row["secret_hash"]):
-            return None
+            return KeyCheck(refusal="wrong_secret", key_id=key_id)
         if row["revoked_at"] is not None:
-            return None
+            return KeyCheck(refusal="revoked", key_id=key_id, owner=row["username"])
         now = self._clock()
         last = _dt(row["last_used_at"])
         if last is None or now - last >= _LAST_USED_RESOLUTION:
@@ -587,7 +628,18 @@ class MetadataStore:
                 conn.execute(
                     "UPDATE api_keys SET last_used_at = ? WHERE key_id = ?", (_ts(now), key_id)
                 )
-        return Principal(username=row["username"], role=row["role"], key_id=key_id)
+        principal = Principal(
+            username=row["username"],
+            role=row["role"],
+            key_id=key_id,
+            sensors=tuple(json.loads(row["sensors"])),
+            site=row["site"],
+        )
+        return KeyCheck(principal=principal, key_id=key_id, owner=principal.username)
+
+    def verify_api_key(self, plaintext: str) -> Principal | None:
+        """Who holds this key, or None if it is malformed, unknown, wrong or revoked."""
+        return self.check_api_key(plaintext).principal
 
     def revoke_api_key(self, key_id: str, *, actor: str = "cli") -> ApiKeyInfo:
         """Revoke a key for good; revoking a revoked key changes nothing."""
@@ -606,7 +658,7 @@ class MetadataStore:
 
     def list_api_keys(self, username: str | None = None) -> list[ApiKeyInfo]:
         """Keys (revoked ones too), oldest first; never their secrets or hashes."""
-        columns = "key_id, username, name, created_at, last_used_at, revoked_at"
+        columns = "key_id, username, name, created_at, last_used_at, revoked_at, sensors, site"
         if username is None:
             rows = self._read(f"SELECT {columns} FROM api_keys ORDER BY created_at, key_id")
         else:

@@ -60,9 +60,12 @@ class _Memory:
 class StepContext:
     """What the steps run in one process share: specs and sensors read once, one MLflow client."""
 
-    def __init__(self, settings: Settings, progress: Progress = _quiet) -> None:
+    def __init__(
+        self, settings: Settings, progress: Progress = _quiet, actor: str = "training"
+    ) -> None:
         self.settings = settings
         self.progress = progress
+        self.actor = actor  # whom the audit log credits with registry changes
 
     @cached_property
     def specs(self) -> dict[str, ModelSpec]:
@@ -672,13 +675,20 @@ def _small(result: dict[str, Any]) -> dict[str, Any]:
     return slim
 
 
-def register_group(settings: Settings, evaluated: dict[str, Any]) -> dict[str, Any]:
+def register_group(
+    settings: Settings, evaluated: dict[str, Any], *, actor: str = "training"
+) -> dict[str, Any]:
     """Register every candidate as a version of `sensorguard-<group>`, tagged with its evidence."""
-    return _register(StepContext(settings), evaluated)
+    return _register(StepContext(settings, actor=actor), evaluated)
 
 
 def _register(ctx: StepContext, evaluated: dict[str, Any]) -> dict[str, Any]:
-    from sensorguard.champion import METRIC_TAG_PREFIX, register_candidate
+    from sensorguard.champion import (
+        METRIC_TAG_PREFIX,
+        RegistryChange,
+        audit_registry_changes,
+        register_candidate,
+    )
 
     group = evaluated["group"]
     window = evaluated["window"]
@@ -710,16 +720,40 @@ def _register(ctx: StepContext, evaluated: dict[str, Any]) -> dict[str, Any]:
             ctx.client, group, candidate["model_uri"], candidate["run_id"], tags
         )
         registered.append({**candidate, "version": version})
+    audit_registry_changes(
+        ctx.settings,
+        ctx.actor,
+        [
+            RegistryChange(
+                "model.register",
+                group,
+                c["version"],
+                outcome="registered",
+                reason=evaluated["trigger_reason"],
+            )
+            for c in registered
+        ],
+    )
     return {**evaluated, "candidates": registered}
 
 
-def promote_group(settings: Settings, registered: dict[str, Any]) -> dict[str, Any]:
+def promote_group(
+    settings: Settings, registered: dict[str, Any], *, actor: str = "training"
+) -> dict[str, Any]:
     """The quality gate: tag each version's validation status; move @champion if one wins."""
-    return _promote(StepContext(settings), registered)
+    return _promote(StepContext(settings, actor=actor), registered)
 
 
 def _promote(ctx: StepContext, registered: dict[str, Any]) -> dict[str, Any]:
-    from sensorguard.champion import Candidate, champion_version, decide, promote, set_tags
+    from sensorguard.champion import (
+        Candidate,
+        RegistryChange,
+        audit_registry_changes,
+        champion_version,
+        decide,
+        promote,
+        set_tags,
+    )
 
     client = ctx.client
     group = registered["group"]
@@ -767,6 +801,15 @@ def _promote(ctx: StepContext, registered: dict[str, Any]) -> dict[str, Any]:
     if decision.promote and decision.best is not None:
         previous = promote(client, group, decision.best.version, reason="; ".join(decision.reasons))
         current_version = decision.best.version
+    change = RegistryChange(
+        "model.promote",
+        group,
+        decision.best.version if decision.best else None,
+        outcome="promoted" if decision.promote else "not promoted",
+        former=previous if decision.promote else current_version,
+        reason="; ".join(decision.reasons),
+    )
+    audit_registry_changes(ctx.settings, ctx.actor, [change])
     return {
         **base,
         "promoted": decision.promote,

@@ -7,9 +7,12 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from auth_support import issue_keys
+from sensorguard.auth import Authorizer
 from sensorguard.ingest.http import create_app
 from sensorguard.ingest.pipeline import IngestPipeline
 from sensorguard.ingest.writer import run_writer
+from sensorguard.metadata import open_metadata
 from sensorguard.schemas import BUILTIN_SENSOR_TYPES, Sensor, utc_now
 from sensorguard.settings import Settings
 from sensorguard.store import open_store
@@ -21,11 +24,15 @@ SENSORS = [Sensor(sensor_id=f"th-{i}", sensor_type="climate", site="a") for i in
 
 
 def make(tmp_path: Path, **overrides: float) -> tuple[TestClient, IngestPipeline]:
-    settings = Settings(data_dir=tmp_path, **overrides)  # type: ignore[arg-type]
+    """A client of the ingest app, sending a data scientist's key (which may ingest any sensor)."""
+    settings = Settings(data_dir=tmp_path, require_api_key=True, **overrides)  # type: ignore[arg-type]
     stream = open_stream(settings.stream_url, partitions=2)
     validator = ReadingValidator(StaticCatalog.of(SENSORS, BUILTIN_SENSOR_TYPES))
     pipeline = IngestPipeline(validator, stream)
-    return TestClient(create_app(pipeline, settings)), pipeline
+    metadata = open_metadata(settings.metadata_url, pepper="test-pepper")
+    keys = issue_keys(metadata, roles=["data_scientist"])
+    app = create_app(pipeline, settings, Authorizer(metadata, settings))
+    return TestClient(app, headers={"X-API-Key": keys["data_scientist"]}), pipeline
 
 
 def rows(n: int) -> list[dict[str, object]]:

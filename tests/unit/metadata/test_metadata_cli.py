@@ -257,3 +257,42 @@ def test_unusable_database_is_a_clean_error(
         assert "SENSORGUARD_METADATA_URL" in _fails(sensors_app, "list")
     finally:
         get_settings.cache_clear()
+
+
+def test_key_create_binds_device_keys_and_keys_shows_the_binding(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "250")  # one table row per key, unwrapped
+    with _store(db_url) as store:
+        store.seed_builtin_types()
+    for sensor_id, site in (("th-1", "hall-3"), ("th-2", "hall-3"), ("th-9", "yard")):
+        _ok(sensors_app, "add", sensor_id, "--type", "climate", "--site", site)
+    _ok(users_app, "add", "gw-7", "--role", "device")
+    _ok(users_app, "add", "alice", "--role", "data_scientist")
+
+    created = _ok(
+        users_app, "key-create", "gw-7", "--sensor", "th-1", "-s", "th-9", "--site", "hall-3"
+    )
+    with _store(db_url) as store:
+        principal = store.verify_api_key(created.stdout.strip())
+    assert principal is not None
+    assert (principal.sensors, principal.site) == (("th-1", "th-9"), "hall-3")
+    assert principal.may_ingest("th-2", "hall-3") and not principal.may_ingest("th-3", "yard")
+    _ok(users_app, "key-create", "gw-7", "--name", "spare")
+    _ok(users_app, "key-create", "alice")
+
+    assert "API key binding: no sensor named 'th-4'" in _fails(
+        users_app, "key-create", "gw-7", "--sensor", "th-4"
+    )
+    assert "no site named 'roof'" in _fails(users_app, "key-create", "gw-7", "--site", "roof")
+
+    listed = json.loads(_ok(users_app, "keys", "--json").stdout)
+    assert sorted((k["username"], k["sensors"], k["site"] or "") for k in listed) == [
+        ("alice", [], ""),
+        ("gw-7", [], ""),
+        ("gw-7", ["th-1", "th-9"], "hall-3"),
+    ]
+    table = _ok(users_app, "keys").stdout
+    assert "sensors th-1, th-9 and site hall-3" in table
+    assert "nothing (unbound device key)" in table
+    assert "any sensor" in table

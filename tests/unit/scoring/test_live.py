@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC
 
 import numpy as np
@@ -84,7 +85,7 @@ def test_chunked_live_scoring_gives_the_backtest_verdicts(run: BacktestRun) -> N
     rng = np.random.default_rng(0)
     cuts = np.unique(np.concatenate([[0, ROWS], rng.integers(1, ROWS, 60)]))
     parts = []
-    for start, end in zip(cuts[:-1], cuts[1:], strict=True):
+    for start, end in itertools.pairwise(cuts):
         chunk = {c: v[start:end] for c, v in values.items()}
         parts.append(advance(model, context, ts[start:end], chunk, keep=keep))
     score = np.concatenate([p.score for p in parts])

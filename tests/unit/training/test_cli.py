@@ -11,12 +11,14 @@ import typer
 from training_helpers import FAST_SPECS
 from typer.testing import CliRunner
 
+from sensorguard.cli._common import cli_actor
 from sensorguard.cli.models import app as models_app
 from sensorguard.cli.train import train
 from sensorguard.pipelines.seed import seed_simulation
 from sensorguard.settings import Settings
 from sensorguard.simulate import Simulation
 from sensorguard.training.labels import LabelWindow, write_labels_csv
+from sensorguard.wiring import open_configured_metadata
 
 runner = CliRunner()
 
@@ -85,6 +87,35 @@ def test_train_then_list_compare_promote_rollback(
     again = runner.invoke(models_app, ["rollback", "climate"])
     assert again.exit_code == 1
     assert "no previous champion to roll back to" in again.output
+
+    # Who moved which alias, and why: training's steps, then the two done by hand.
+    with open_configured_metadata(stored["settings"]) as metadata:
+        logged = [e for e in reversed(metadata.audit_log(50)) if e.action.startswith("model.")]
+    first = champion["champion"]
+    brief = [(e.actor, e.action, e.subject, e.detail["version"]) for e in logged]
+    assert brief == [
+        ("training", "model.register", "sensorguard-climate", "1"),
+        ("training", "model.register", "sensorguard-climate", "2"),
+        ("training", "model.promote", "sensorguard-climate", first),
+        (cli_actor(), "model.force_promote", "sensorguard-climate", other),
+        (cli_actor(), "model.rollback", "sensorguard-climate", first),
+    ]
+    register, promote, forced, rollback = logged[0], logged[2], logged[3], logged[4]
+    assert register.detail["outcome"] == "registered" and register.detail["reason"] == "manual"
+    assert (promote.detail["outcome"], promote.detail["former"]) == ("promoted", None)
+    assert promote.detail["reason"] == champion_reasons(body)
+    assert forced.detail == {
+        "group": "climate",
+        "version": other,
+        "former": first,
+        "reason": "manual promotion",
+        "outcome": "promoted",
+    }
+    assert (rollback.detail["former"], rollback.detail["outcome"]) == (other, "rolled back")
+
+
+def champion_reasons(trained: dict[str, Any]) -> str:
+    return "; ".join(trained["decisions"][0]["reasons"])
 
 
 def test_promote_an_unknown_version_fails_cleanly(

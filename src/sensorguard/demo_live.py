@@ -1,0 +1,290 @@
+"""The demo's second half: the champions score live data, in the stream and over HTTP.
+
+After training, a sensor is installed (registered and sending), the stream scorer scores the
+whole `sensor-data` stream with each sensor's group champion, the BentoML service is started
+as `bentoml serve` would run it for a user, and a few `POST /score` answers are printed with
+the faults the stream found on the held-out day and the kinds it gave them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from sensorguard.errors import BackendUnavailable
+from sensorguard.schemas import Score, Sensor
+from sensorguard.settings import Settings
+
+if TYPE_CHECKING:
+    from sensorguard.simulate import Simulation
+
+LATE_SENSOR = "th-late-1"
+LATE_HOURS = 6
+SERVING_DIR = Path(__file__).resolve().parents[2] / "serving"
+
+
+@dataclass
+class LiveReport:
+    scored: int = 0
+    flagged: int = 0
+    seconds: float = 0.0
+    kinds: Counter[str] = field(default_factory=Counter)
+    late_scored: int = 0
+    answers: list[dict[str, Any]] = field(default_factory=list)
+    episodes: list[Score] = field(default_factory=list)
+
+
+def late_sensor(sim: Simulation) -> tuple[Sensor, list[dict[str, Any]]]:
+    """A climate sensor installed after training: its last LATE_HOURS of readings (wire form)."""
+    from sensorguard.simulate import SimulationConfig, simulate_fleet
+
+    site = sim.sensors[0].site
+    late = simulate_fleet(
+        SimulationConfig(
+            sensors=1,
+            sites=1,
+            days=LATE_HOURS / 24,
+            seed=7,
+            fault_rate=0,
+            sensor_types=("climate",),
+            start=sim.end - timedelta(hours=LATE_HOURS),
+        )
+    )
+    rows = [{**row, "sensor_id": LATE_SENSOR} for row in late.iter_raw()]
+    return Sensor(sensor_id=LATE_SENSOR, sensor_type="climate", site=site, location="new"), rows
+
+
+def run_live(
+    settings: Settings, sim: Simulation, api_key: str, ingest_url: str, console: Console
+) -> LiveReport:
+    """Install a sensor, stream-score everything, serve the champions, print what they say."""
+    import httpx
+
+    from sensorguard.ingest.writer import run_writer
+    from sensorguard.serving.scorer import build_live_scorer
+    from sensorguard.serving.stream import run_stream_scorer
+    from sensorguard.wiring import (
+        open_configured_metadata,
+        open_configured_store,
+        open_configured_stream,
+    )
+
+    report = LiveReport()
+    sensor, rows = late_sensor(sim)
+    metadata = open_configured_metadata(settings)
+    metadata.add_sensors([sensor], upsert=True, actor="demo")
+    metadata.close()
+    answer = httpx.post(
+        f"{ingest_url}/v1/readings", json={"readings": rows}, headers={"X-API-Key": api_key}
+    )
+    answer.raise_for_status()
+    console.print(
+        f"[bold]live 1/3 installed[/bold] {LATE_SENSOR} after training: "
+        f"{answer.json()['accepted']} readings over HTTP"
+    )
+
+    stream, store = open_configured_stream(settings), open_configured_store(settings)
+    try:
+        run_writer(stream, store, until_idle_s=1.0)
+        scorer = build_live_scorer(settings, store, stateful=True, surface="stream")
+        scorer.models.refresh()
+        started = time.perf_counter()
+        stats = run_stream_scorer(stream, store, scorer, until_idle_s=1.0)
+        report.seconds = time.perf_counter() - started
+        report.scored, report.flagged = stats.scored, stats.flagged
+        held_out = sim.end - timedelta(days=1)
+        ids = [s.sensor_id for s in sim.sensors]
+        recent = store.read_scores([*ids, LATE_SENSOR], held_out, sim.end + timedelta(hours=1))
+    finally:
+        store.close()
+        stream.close()
+    report.kinds = Counter(s.kind for s in recent if s.flag)
+    report.late_scored = sum(s.sensor_id == LATE_SENSOR for s in recent)
+    report.episodes = _onsets(recent)
+    console.print(
+        f"[bold]live 2/3 stream-scored[/bold] {report.scored:,} readings in {report.seconds:.1f} s "
+        f"({report.scored / max(report.seconds, 1e-9):,.0f} readings/s, one process) into "
+        f"anomaly-scores and the scores table; {LATE_SENSOR} got {report.late_scored} verdicts "
+        "from its first reading on"
+    )
+    print_episodes(report.episodes, sim, console)
+
+    report.answers = _serve_and_ask(settings, sim, api_key, rows, console)
+    return report
+
+
+def _onsets(scores: list[Score]) -> list[Score]:
+    """The first flagged reading of each episode (a flag after an unflagged reading)."""
+    onsets: list[Score] = []
+    previous: dict[str, bool] = {}
+    for s in sorted(scores, key=lambda s: (s.sensor_id, s.ts)):
+        if s.flag and not previous.get(s.sensor_id, False):
+            onsets.append(s)
+        previous[s.sensor_id] = s.flag
+    return sorted(onsets, key=lambda s: s.ts)
+
+
+def print_episodes(onsets: list[Score], sim: Simulation, console: Console) -> None:
+    labels = sim.labels
+    table = Table(
+        title=f"Faults the stream scorer found on the held-out day ({len(onsets)} episodes)"
+    )
+    for col in ("sensor", "started", "kind called", "top contributions", "labelled fault"):
+        table.add_column(col)
+    for s in onsets[:15]:
+        match = next(
+            (
+                lab
+                for lab in labels
+                if lab.sensor_id == s.sensor_id
+                and lab.start - timedelta(minutes=5) <= s.ts <= lab.end + timedelta(minutes=30)
+            ),
+            None,
+        )
+        contributions = ", ".join(f"{k} {v:.0%}" for k, v in s.contributions.items())
+        table.add_row(
+            s.sensor_id,
+            s.ts.strftime("%m-%d %H:%M"),
+            s.kind,
+            contributions,
+            f"{match.kind} on {match.channel}" if match else "[dim]none (false alarm)[/dim]",
+        )
+    console.print(table)
+
+
+def _serve_env(settings: Settings, port: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "SENSORGUARD_DATA_DIR": str(settings.data_dir.absolute()),
+            "SENSORGUARD_STORE_URL": settings.store_url,
+            "SENSORGUARD_STREAM_URL": settings.stream_url,
+            "SENSORGUARD_METADATA_URL": settings.metadata_url,
+            "SENSORGUARD_MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
+            "SENSORGUARD_SERVE_PORT": str(port),
+        }
+    )
+    if settings.model_specs_dir is not None:
+        env["SENSORGUARD_MODEL_SPECS_DIR"] = str(settings.model_specs_dir.absolute())
+    return env
+
+
+def _serve_and_ask(
+    settings: Settings,
+    sim: Simulation,
+    api_key: str,
+    late_rows: list[dict[str, Any]],
+    console: Console,
+) -> list[dict[str, Any]]:
+    import httpx
+
+    from sensorguard.serve_thread import free_port
+
+    port = free_port()
+    bentoml = Path(sys.executable).with_name("bentoml")
+    log_path = settings.data_dir / "bentoml-demo.log"
+    started = time.perf_counter()
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                str(bentoml),
+                "serve",
+                "service:SensorGuard",
+                "--working-dir",
+                str(SERVING_DIR),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=_serve_env(settings, port),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base, headers = f"http://127.0.0.1:{port}", {"X-API-Key": api_key}
+        try:
+            _wait_ready(proc, base, headers, log_path)
+            console.print(
+                f"[bold]live 3/3 served[/bold] `bentoml serve` ready in "
+                f"{time.perf_counter() - started:.0f} s on {base} (every route needs a key)"
+            )
+            models = httpx.get(f"{base}/models", headers=headers, timeout=10).json()
+            ask = _questions(sim, late_rows)
+            answer = httpx.post(
+                f"{base}/score", json={"readings": ask}, headers=headers, timeout=30
+            )
+            answer.raise_for_status()
+            scores: list[dict[str, Any]] = answer.json()["scores"]
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    served = ", ".join(f"{m['group']} v{m['version']} ({m['detector']})" for m in models)
+    console.print(f"GET /models: {served}")
+    table = Table(title="POST /score answers")
+    for col in ("sensor", "ts", "score", "flag", "kind", "model", "history rows"):
+        table.add_column(col)
+    for s in scores:
+        table.add_row(
+            s["sensor_id"],
+            s["ts"][5:16],
+            f"{s['score']:.2f}",
+            "yes" if s["flag"] else "",
+            s["kind"],
+            f"{s['group']} v{s['model_version']}",
+            str(s["history_rows"]),
+        )
+    console.print(table)
+    return scores
+
+
+def _wait_ready(
+    proc: subprocess.Popen[bytes], base: str, headers: dict[str, str], log: Path
+) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BackendUnavailable(f"bentoml serve exited ({proc.returncode}); see {log}")
+        try:
+            if httpx.get(f"{base}/readyz", headers=headers, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise BackendUnavailable(f"bentoml serve was not ready within 120 s; see {log}")
+
+
+def _questions(sim: Simulation, late_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The late sensor's first reading, and for two sensors a normal reading and one inside
+    a labelled fault of the held-out day."""
+    rows = [late_rows[0]]
+    held_out = sim.end - timedelta(days=1)
+    raw = [r for r in sim.iter_raw() if str(r["ts"]) >= held_out.isoformat()[:19]]
+    for label in [lab for lab in sim.labels if lab.start >= held_out][:2]:
+        inside = [
+            r
+            for r in raw
+            if r["sensor_id"] == label.sensor_id
+            and label.start.isoformat()[:19] <= str(r["ts"]) <= label.end.isoformat()[:19]
+        ]
+        before = [
+            r
+            for r in raw
+            if r["sensor_id"] == label.sensor_id and str(r["ts"]) < label.start.isoformat()[:19]
+        ]
+        rows.extend(before[-1:] + inside[len(inside) // 2 : len(inside) // 2 + 1])
+    return rows
