@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 CHAMPION = "champion"
 PREVIOUS = "previous"
+# A version scored beside the champion on live data (shadow scoring), never alerting.
+CHALLENGER = "challenger"
 METRIC_TAG_PREFIX = "metric."
 # Tag values are bounded in the registry; long feature lists are cut and pointed to the run.
 MAX_TAG_CHARS = 4000
@@ -331,6 +333,22 @@ def promote(client: MlflowClient, group: str, version: str, *, reason: str) -> s
     return None if current is None else str(current.version)
 
 
+def set_challenger(client: MlflowClient, group: str, version: str, *, reason: str) -> str | None:
+    """Point @challenger at `version` (shadow-scored from now on); returns the former one."""
+    from sensorguard.schemas import utc_now
+
+    require_version(client, group, version)
+    current = version_by_alias(client, group, CHALLENGER)
+    client.set_registered_model_alias(registered_model_name(group), CHALLENGER, version)
+    set_tags(
+        client,
+        group,
+        version,
+        {"challenger_since": utc_now().isoformat(), "challenger_reason": reason},
+    )
+    return None if current is None else str(current.version)
+
+
 def rollback(client: MlflowClient, group: str) -> tuple[str, str]:
     """Put @previous back on @champion; returns (demoted version, restored version).
 
@@ -359,7 +377,14 @@ def force_promote(client: MlflowClient, group: str, version: str) -> str | None:
     return promote(client, group, version, reason="manual promotion")
 
 
-RegistryAction = Literal["model.register", "model.promote", "model.force_promote", "model.rollback"]
+RegistryAction = Literal[
+    "model.register",
+    "model.promote",
+    "model.force_promote",
+    "model.rollback",
+    "model.challenger",
+    "model.promote_challenger",
+]
 
 
 @dataclass(frozen=True)

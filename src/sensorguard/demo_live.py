@@ -72,6 +72,7 @@ def run_live(
 
     from sensorguard.ingest.writer import run_writer
     from sensorguard.serving.scorer import build_live_scorer
+    from sensorguard.serving.shadow import episode_onsets
     from sensorguard.serving.stream import run_stream_scorer
     from sensorguard.wiring import (
         open_configured_metadata,
@@ -110,7 +111,7 @@ def run_live(
         stream.close()
     report.kinds = Counter(s.kind for s in recent if s.flag)
     report.late_scored = sum(s.sensor_id == LATE_SENSOR for s in recent)
-    report.episodes = _onsets(recent)
+    report.episodes = episode_onsets(recent)
     console.print(
         f"[bold]live 2/3 stream-scored[/bold] {report.scored:,} readings in {report.seconds:.1f} s "
         f"({report.scored / max(report.seconds, 1e-9):,.0f} readings/s, one process) into "
@@ -121,17 +122,6 @@ def run_live(
 
     report.answers = _serve_and_ask(settings, sim, api_key, rows, console)
     return report
-
-
-def _onsets(scores: list[Score]) -> list[Score]:
-    """The first flagged reading of each episode (a flag after an unflagged reading)."""
-    onsets: list[Score] = []
-    previous: dict[str, bool] = {}
-    for s in sorted(scores, key=lambda s: (s.sensor_id, s.ts)):
-        if s.flag and not previous.get(s.sensor_id, False):
-            onsets.append(s)
-        previous[s.sensor_id] = s.flag
-    return sorted(onsets, key=lambda s: s.ts)
 
 
 def print_episodes(onsets: list[Score], sim: Simulation, console: Console) -> None:

@@ -178,6 +178,10 @@ class GatePolicy(BaseModel):
     # users all day. An explicit null lifts the cap; with one set, an unknown rate fails.
     max_false_alarms_per_sensor_day: float | None = Field(2.0, ge=0)
     min_improvement: float = Field(0.0, ge=0)
+    # > 0: a winner becomes @challenger and is shadow-scored on live data for this many hours;
+    # `sensorguard models promote GROUP --challenger` then promotes it if its would-be alerts
+    # stay within max_false_alarms_per_sensor_day. 0: promote on the offline evaluation alone.
+    shadow_hours: float = Field(0.0, ge=0)
 
 
 class Membership(BaseModel):

@@ -2,57 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import numpy as np
 import pytest
-from serving_helpers import Served, backtest_scores
+from serving_helpers import Served, backtest_scores, embedded, publish_live, score_stream
 
-from sensorguard.serving.scorer import build_live_scorer
-from sensorguard.serving.stream import ScorerStats, run_stream_scorer
-from sensorguard.settings import Settings
-from sensorguard.stream import ANOMALY_SCORES, SENSOR_DATA
-from sensorguard.stream.codec import decode_score, encode_reading
-
-
-def embedded(served: Served, tmp_name: str) -> Settings:
-    """The served platform with a stream of its own (the store and registry are shared)."""
-    return served.settings.model_copy(
-        update={"stream_url": f"sqlite:///{served.settings.data_dir / tmp_name}"}
-    )
-
-
-def publish_live(settings: Settings, served: Served) -> int:
-    from sensorguard.wiring import open_configured_stream
-
-    stream = open_configured_stream(settings)
-    stream.ensure_topics()
-    live = served.live_readings()
-    stream.publish(SENSOR_DATA, [(r.sensor_id, encode_reading(r)) for r in live])
-    stream.close()
-    return len(live)
-
-
-def score_stream(settings: Settings, *, stop_after: int | None = None) -> ScorerStats:
-    from sensorguard.wiring import open_configured_store, open_configured_stream
-
-    stream, store = open_configured_stream(settings), open_configured_store(settings)
-    scorer = build_live_scorer(settings, store, stateful=True, surface="stream")
-    scorer.models.refresh()
-    stop = threading.Event()
-
-    def maybe_stop(stats: ScorerStats, _: object) -> None:
-        if stop_after is not None and stats.polled >= stop_after:
-            stop.set()
-
-    try:
-        return run_stream_scorer(
-            stream, store, scorer, batch_size=500, until_idle_s=1.0, stop=stop, on_batch=maybe_stop
-        )
-    finally:
-        store.close()
-        stream.close()
+from sensorguard.stream import ANOMALY_SCORES
+from sensorguard.stream.codec import decode_score
 
 
 @pytest.mark.parametrize("restart", [False, True], ids=["one-run", "restarted-midway"])

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from sensorguard.cli._common import JsonFlag, cli_actor, cli_errors, print_json, print_table
+from sensorguard.errors import NotFound
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -19,6 +21,9 @@ app = typer.Typer(
         "  sensorguard models list\n\n"
         "  sensorguard models compare climate\n\n"
         "  sensorguard models promote climate 7\n\n"
+        "  sensorguard models challenger climate 8\n\n"
+        "  sensorguard models compare climate --shadow --hours 24\n\n"
+        "  sensorguard models promote climate --challenger\n\n"
         "  sensorguard models rollback climate\n\n"
         "  sensorguard models specs"
     ),
@@ -86,11 +91,30 @@ def compare(
         list[str] | None,
         typer.Argument(help="Versions to compare (default: @champion, @previous and the newest)."),
     ] = None,
+    shadow: Annotated[
+        bool,
+        typer.Option(
+            "--shadow",
+            help="Compare @champion and @challenger on the same live readings instead "
+            "(the stream scorer's scores and shadow_scores tables).",
+        ),
+    ] = False,
+    hours: Annotated[float, typer.Option(min=0.01, help="With --shadow: the window.")] = 24.0,
+    end: Annotated[
+        str | None, typer.Option(help="With --shadow: end of the window (ISO time; default now).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Versions side by side; metrics are each version's own evaluation at registration."""
+    """Versions side by side; metrics are each version's own evaluation at registration.
+
+    With --shadow: agreement, flags and would-be alerts of the champion and the challenger
+    on the same live readings of the last --hours.
+    """
     from sensorguard.champion import CHAMPION, PREVIOUS, version_rows
 
+    if shadow:
+        _compare_shadow(group, hours, end, as_json)
+        return
     with cli_errors():
         rows = version_rows(_client(), group, versions or None)
     if not versions:
@@ -106,15 +130,106 @@ def compare(
         _table(f"sensorguard-{group}", rows)
 
 
+def _window(hours: float, end: str | None) -> tuple[datetime, datetime]:
+    from sensorguard.pipelines.training import parse_time
+    from sensorguard.schemas import utc_now
+
+    stop = parse_time(end) or utc_now()
+    return stop - timedelta(hours=hours), stop
+
+
+def _compare_shadow(group: str, hours: float, end: str | None, as_json: bool) -> None:
+    from sensorguard.serving.shadow import group_shadow, shadow_problems
+    from sensorguard.settings import get_settings
+    from sensorguard.specs import load_configured_specs
+
+    with cli_errors():
+        settings = get_settings()
+        start, stop = _window(hours, end)
+        found = group_shadow(settings, group, start, stop)
+        problems = shadow_problems(found, load_configured_specs(settings)[group].gate)
+    if as_json:
+        print_json({**found.as_dict(), "promotion_blockers": problems})
+        return
+
+    def rate(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    print_table(
+        f"sensorguard-{group}: champion vs challenger on {found.readings:,} readings of "
+        f"{found.sensors} sensors ({found.hours:.1f} h)",
+        ["", "versions", "flagged", "would-be alerts", "alerts/sensor-day"],
+        [
+            [side, ",".join(s.versions), s.flagged, s.alerts, rate(s.alerts_per_sensor_day)]
+            for side, s in (("champion", found.champion), ("challenger", found.challenger))
+        ],
+    )
+    agreement = "-" if found.agreement is None else f"{found.agreement:.1%}"
+    typer.echo(
+        f"flag agreement {agreement}; score rank correlation {rate(found.score_correlation)}"
+    )
+    typer.echo("promotable: yes" if not problems else "promotable: no; " + "; ".join(problems))
+
+
+@app.command()
+def challenger(
+    group: Annotated[str, typer.Argument(help="Sensor group.")],
+    version: Annotated[str, typer.Argument(help="Version to shadow-score beside @champion.")],
+) -> None:
+    """Make a version @challenger: the stream scorer scores it beside the champion (never
+    alerting) so `models compare GROUP --shadow` can show both on the same live readings."""
+    from sensorguard.champion import RegistryChange, audit_registry_changes, set_challenger
+    from sensorguard.settings import get_settings
+
+    with cli_errors():
+        former = set_challenger(_client(), group, version, reason="manual")
+        change = RegistryChange(
+            "model.challenger",
+            group,
+            version,
+            outcome="challenger",
+            former=former,
+            reason="manual",
+        )
+        audit_registry_changes(get_settings(), cli_actor(), [change])
+    typer.echo(f"sensorguard-{group}: v{version} is @challenger")
+
+
 @app.command()
 def promote(
     group: Annotated[str, typer.Argument(help="Sensor group.")],
-    version: Annotated[str, typer.Argument(help="Version to make @champion.")],
+    version: Annotated[
+        str | None, typer.Argument(help="Version to make @champion (not with --challenger).")
+    ] = None,
+    from_challenger: Annotated[
+        bool,
+        typer.Option(
+            "--challenger",
+            help="Promote @challenger if its shadow evidence passes the gate (gate.shadow_hours "
+            "of live scoring, would-be alerts within the false-alarm cap).",
+        ),
+    ] = False,
+    hours: Annotated[
+        float | None,
+        typer.Option(help="With --challenger: evidence window [default: 2 x gate.shadow_hours]."),
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="With --challenger: end of the window (default now).")
+    ] = None,
 ) -> None:
-    """Make a version @champion by hand (skips the gate); the former champion becomes @previous."""
+    """Make a version @champion by hand (skips the gate); the former champion becomes @previous.
+
+    With --challenger, the gate's shadow evidence decides instead of a person.
+    """
     from sensorguard.champion import RegistryChange, audit_registry_changes, force_promote
     from sensorguard.settings import get_settings
 
+    if from_challenger == (version is not None):
+        raise typer.BadParameter("give a VERSION or --challenger, not both or neither")
+    if from_challenger:
+        _promote_challenger(group, hours, end)
+        return
+    assert version is not None
     with cli_errors():
         former = force_promote(_client(), group, version)
         change = RegistryChange(
@@ -128,6 +243,65 @@ def promote(
         audit_registry_changes(get_settings(), cli_actor(), [change])
     kept = f"; v{former} is @previous" if former else ""
     typer.echo(f"sensorguard-{group}: v{version} is @champion{kept}")
+
+
+def _promote_challenger(group: str, hours: float | None, end: str | None) -> None:
+    from sensorguard.champion import (
+        CHALLENGER,
+        RegistryChange,
+        audit_registry_changes,
+        promote,
+        version_by_alias,
+    )
+    from sensorguard.serving.shadow import group_shadow, shadow_problems
+    from sensorguard.settings import get_settings
+    from sensorguard.specs import load_configured_specs
+
+    with cli_errors():
+        settings = get_settings()
+        client = _client()
+        gate = load_configured_specs(settings)[group].gate
+        candidate = version_by_alias(client, group, CHALLENGER)
+        if candidate is None:
+            raise NotFound("challenger of group", group)
+        version = str(candidate.version)
+        # Twice the wanted span by default: the evidence must cover gate.shadow_hours of it.
+        start, stop = _window(hours or 2 * max(gate.shadow_hours, 1.0), end)
+        problems = shadow_problems(group_shadow(settings, group, start, stop), gate)
+        if problems:
+            audit_registry_changes(
+                settings,
+                cli_actor(),
+                [
+                    RegistryChange(
+                        "model.promote_challenger",
+                        group,
+                        version,
+                        "refused",
+                        reason="; ".join(problems),
+                    )
+                ],
+            )
+            typer.echo(f"sensorguard-{group}: v{version} stays @challenger: " + "; ".join(problems))
+            raise typer.Exit(1)
+        reason = f"shadow evidence passed the gate ({stop - start} of live scoring)"
+        former = promote(client, group, version, reason=reason)
+        client.delete_registered_model_alias(f"sensorguard-{group}", CHALLENGER)
+        audit_registry_changes(
+            settings,
+            cli_actor(),
+            [
+                RegistryChange(
+                    "model.promote_challenger",
+                    group,
+                    version,
+                    "promoted",
+                    former=former,
+                    reason=reason,
+                )
+            ],
+        )
+    typer.echo(f"sensorguard-{group}: v{version} is @champion ({reason})")
 
 
 @app.command()

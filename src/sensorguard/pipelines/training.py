@@ -745,6 +745,8 @@ def promote_group(
 
 
 def _promote(ctx: StepContext, registered: dict[str, Any]) -> dict[str, Any]:
+    from dataclasses import replace
+
     from sensorguard.champion import (
         Candidate,
         RegistryChange,
@@ -752,6 +754,7 @@ def _promote(ctx: StepContext, registered: dict[str, Any]) -> dict[str, Any]:
         champion_version,
         decide,
         promote,
+        set_challenger,
         set_tags,
     )
 
@@ -798,6 +801,43 @@ def _promote(ctx: StepContext, registered: dict[str, Any]) -> dict[str, Any]:
             tags["compared_with_champion"] = champion["version"]
         set_tags(client, group, candidate.version, tags)
     previous = None
+    gate = ctx.spec(group).gate
+    if (
+        decision.promote
+        and decision.best is not None
+        and gate.shadow_hours > 0
+        and current_version is not None
+    ):
+        # Live evidence first: the winner is shadow-scored beside the champion (a group
+        # without a champion has nothing to compare with, and gets its first one at once).
+        reason = "; ".join(decision.reasons)
+        winner = decision.best.version
+        set_challenger(client, group, winner, reason=reason)
+        set_tags(client, group, winner, {"gate": f"challenger: {reason}"})
+        decision = replace(
+            decision,
+            promote=False,
+            reasons=[
+                *decision.reasons,
+                f"v{winner} is @challenger: shadow-scored for "
+                f"{gate.shadow_hours:g} h before `sensorguard models promote {group} "
+                "--challenger` may promote it",
+            ],
+        )
+        audit_registry_changes(
+            ctx.settings,
+            ctx.actor,
+            [
+                RegistryChange(
+                    "model.challenger",
+                    group,
+                    winner,
+                    "challenger",
+                    former=current_version,
+                    reason=reason,
+                )
+            ],
+        )
     if decision.promote and decision.best is not None:
         previous = promote(client, group, decision.best.version, reason="; ".join(decision.reasons))
         current_version = decision.best.version

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sensorguard.champion import CHAMPION, METRIC_TAG_PREFIX, version_by_alias
+from sensorguard.champion import CHALLENGER, CHAMPION, METRIC_TAG_PREFIX, version_by_alias
 from sensorguard.specs import registered_model_name
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CHALLENGER = "challenger"
+__all__ = ["CHALLENGER", "CHAMPION", "Champions", "LoadedModel", "Swap", "load_version"]
 
 
 @dataclass(frozen=True)
