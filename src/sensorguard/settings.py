@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     serve_max_bytes: int = Field(
         1_000_000, ge=1024, description="Largest POST /score body in bytes (413 beyond)."
     )
+    scorer_metrics_port: int = Field(
+        8001, ge=0, description="Port of the stream scorer's /metrics and /healthz (0: none)."
+    )
     champion_poll_s: float = Field(
         30.0, gt=0, description="How often the service and the stream scorer check the aliases."
     )

@@ -49,3 +49,19 @@ def test_the_stream_scores_every_reading_once_with_the_backtest_verdict(
         assert [s.flag for s in stored] == [expected[s.ts][1] for s in stored]
         assert [s.kind for s in stored] == [expected[s.ts][2] for s in stored]
     store.close()
+
+
+def test_the_scorer_metrics_endpoint_needs_a_key_on_every_route(
+    served_env: Served, keys: dict[str, str]
+) -> None:
+    from starlette.testclient import TestClient
+
+    from auth_support import assert_every_route_guarded
+    from sensorguard.serving.stream import scorer_metrics_app
+
+    app = scorer_metrics_app(served_env.settings)
+    with TestClient(app) as client:
+        routes = assert_every_route_guarded(client, app, keys)
+        assert ("GET", "/metrics") in routes
+        answer = client.get("/metrics", headers={"Authorization": f"Bearer {keys['device']}"})
+        assert answer.status_code == 200 and "sensorguard_scores_total" in answer.text

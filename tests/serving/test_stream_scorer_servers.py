@@ -50,7 +50,17 @@ class Platform:
 
     def scorer(self, *extra: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [str(SENSORGUARD), "score", "stream", "--batch-size", "200", "--no-shadow", *extra],
+            [
+                str(SENSORGUARD),
+                "score",
+                "stream",
+                "--batch-size",
+                "200",
+                "--no-shadow",
+                "--metrics-port",
+                "0",
+                *extra,
+            ],
             env=self.env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -41,6 +42,10 @@ def stream(
             "(never alerted on; compare with `sensorguard models compare GROUP --shadow`)."
         ),
     ] = True,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Port of /metrics and /healthz; 0: none [default: settings, 8001]."),
+    ] = None,
 ) -> None:
     """Score `sensor-data` with each sensor's group champion into `anomaly-scores` and the store.
 
@@ -50,9 +55,10 @@ def stream(
 
     Example:  sensorguard score stream --until-idle 10
     """
+    from sensorguard.serve_thread import serve_in_thread
     from sensorguard.serving.champions import CHALLENGER
     from sensorguard.serving.scorer import build_live_scorer
-    from sensorguard.serving.stream import run_stream_scorer
+    from sensorguard.serving.stream import run_stream_scorer, scorer_metrics_app
     from sensorguard.settings import get_settings
     from sensorguard.wiring import open_configured_store, open_configured_stream
 
@@ -61,6 +67,7 @@ def stream(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     stream_, store = open_configured_stream(settings), open_configured_store(settings)
+    port = settings.scorer_metrics_port if metrics_port is None else metrics_port
     scorer = build_live_scorer(settings, store, stateful=True, surface="stream")
     challenger = (
         build_live_scorer(settings, store, alias=CHALLENGER, stateful=True, surface="stream")
@@ -71,17 +78,23 @@ def stream(
         if s is not None:
             s.models.refresh()
             s.models.start(settings.champion_poll_s)
+    metrics_server = (
+        serve_in_thread(scorer_metrics_app(settings), port=port) if port else nullcontext("")
+    )
     try:
-        stats = run_stream_scorer(
-            stream_,
-            store,
-            scorer,
-            shadow=challenger,
-            group=group,
-            batch_size=batch_size,
-            until_idle_s=until_idle,
-            stop=stop,
-        )
+        with metrics_server as metrics_url:
+            if metrics_url:
+                typer.echo(f"metrics on {metrics_url}/metrics (API key with 'observe')")
+            stats = run_stream_scorer(
+                stream_,
+                store,
+                scorer,
+                shadow=challenger,
+                group=group,
+                batch_size=batch_size,
+                until_idle_s=until_idle,
+                stop=stop,
+            )
     finally:
         for s in (scorer, challenger):
             if s is not None:

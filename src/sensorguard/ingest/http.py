@@ -3,24 +3,24 @@
 # No `from __future__ import annotations`: FastAPI reads the route closures' annotations at runtime.
 
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from sensorguard import metrics
-from sensorguard.auth import ApiKeyMiddleware, Authorizer, LazyAuthorizer, Permission, principal_of
+from sensorguard.auth import Authorizer, Permission, principal_of
 from sensorguard.errors import BackendUnavailable, Forbidden
+from sensorguard.http_app import guarded_app
 from sensorguard.ingest.pipeline import IngestPipeline
 from sensorguard.ingest.ratelimit import TokenBuckets, retry_after_header, sensor_demand
 from sensorguard.schemas import Rejection
 from sensorguard.settings import Settings
 
 if TYPE_CHECKING:
-    from sensorguard.metadata import MetadataStore
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -60,30 +60,14 @@ def create_app(
     Without `authorizer`, one is built from `settings` on the first request, on a metadata
     store of its own that the app closes at shutdown.
     """
-    opened: list[MetadataStore] = []
-
-    def build_authorizer() -> Authorizer:
-        from sensorguard.wiring import open_configured_metadata
-
-        opened.append(open_configured_metadata(settings))
-        return Authorizer(opened[0], settings)
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        for store in opened:
-            store.close()
-
-    get_authorizer: Callable[[], Authorizer] = (
-        LazyAuthorizer(build_authorizer) if authorizer is None else lambda: authorizer
+    app = guarded_app(
+        "SensorGuard ingest",
+        "Validate sensor readings and publish them to the `sensor-data` stream.",
+        settings,
+        permission_for,
+        authorizer,
     )
-    app = FastAPI(
-        title="SensorGuard ingest",
-        summary="Validate sensor readings and publish them to the `sensor-data` stream.",
-        version="1",
-        lifespan=lifespan,
-    )
-    app.add_middleware(ApiKeyMiddleware, authorizer=get_authorizer, permission_for=permission_for)
+    get_authorizer: Callable[[], Authorizer] = app.state.get_authorizer
     burst = settings.rate_limit_burst_s
     per_client = TokenBuckets.per_second(settings.rate_limit_per_client, burst)
     per_sensor = TokenBuckets.per_second(settings.rate_limit_per_sensor, burst)
@@ -149,15 +133,5 @@ def create_app(
         return IngestAnswer(
             accepted=len(result.accepted), rejected=len(result.rejected), rejections=result.rejected
         )
-
-    @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/metrics", response_class=PlainTextResponse)
-    def prometheus_metrics() -> PlainTextResponse:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app

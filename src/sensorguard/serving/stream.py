@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -27,6 +28,11 @@ from sensorguard.serving.scorer import LiveScorer, Scored, count_scores
 from sensorguard.store import TimeSeriesStore
 from sensorguard.stream import ANOMALY_SCORES, SENSOR_DATA, Record, Stream
 from sensorguard.stream.codec import decode_reading, encode_score
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from sensorguard.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +133,18 @@ def run_stream_scorer(
     finally:
         consumer.close()
     return stats
+
+
+def scorer_metrics_app(settings: Settings) -> FastAPI:
+    """The stream scorer's HTTP surface: /metrics and /healthz, behind an API key."""
+    from sensorguard.http_app import guarded_app, observe_only
+
+    return guarded_app(
+        "SensorGuard stream scorer",
+        "Prometheus metrics and liveness of a stream scorer process.",
+        settings,
+        observe_only,
+    )
 
 
 def _decode(records: Sequence[Record], stats: ScorerStats) -> list[Reading]:
