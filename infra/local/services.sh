@@ -443,6 +443,11 @@ start_prometheus() {
   local d
   d=$(svc_dir prometheus)
   mkdir -p "$d/data" "$d/logs"
+  # The scrape jobs read an API key from this file (see prometheus.yml); until someone puts
+  # one there, an empty file keeps the config valid and the SensorGuard targets show as 401.
+  local key_file
+  key_file="$(dirname "$PROMETHEUS_CONFIG")/scrape.key"
+  [[ -e $key_file ]] || : >"$key_file"
   # --web.enable-lifecycle: tests may POST /-/reload after editing the scrape config.
   launch prometheus "$(command -v prometheus)" "--config.file=$PROMETHEUS_CONFIG" \
     "--storage.tsdb.path=$d/data" --storage.tsdb.retention.time=7d \
