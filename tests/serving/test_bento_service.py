@@ -7,8 +7,9 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -128,32 +129,46 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_bentoml_serve_answers_real_http(served_env: Served, keys: dict[str, str]) -> None:
+def test_bentoml_serve_answers_real_http_and_swaps_champions_under_load(
+    served_env: Served, keys: dict[str, str], tmp_path: Path
+) -> None:
+    from sensorguard.champion import champion_version, promote
+    from sensorguard.training.tracking import mlflow_client
+
     port = free_port()
-    env = {**os.environ, "SENSORGUARD_SERVE_PORT": str(port)}
+    env = {**os.environ, "SENSORGUARD_SERVE_PORT": str(port), "SENSORGUARD_CHAMPION_POLL_S": "1"}
     bentoml = Path(sys.executable).with_name("bentoml")
-    proc = subprocess.Popen(
-        [
-            str(bentoml),
-            "serve",
-            "service:SensorGuard",
-            "--working-dir",
-            str(ROOT / "serving"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    log_path = tmp_path / "bentoml.log"
     base = f"http://127.0.0.1:{port}"
     headers = {"X-API-Key": keys["operator"]}
+    client = mlflow_client(served_env.settings)
+    champion = str(champion_version(client, "climate").version)  # type: ignore[union-attr]
+    other = next(
+        str(v.version)
+        for v in client.search_model_versions("name='sensorguard-climate'")
+        if str(v.version) != champion
+    )
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                str(bentoml),
+                "serve",
+                "service:SensorGuard",
+                "--working-dir",
+                str(ROOT / "serving"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 120
         while True:
-            assert proc.poll() is None, proc.stdout.read().decode()[-3000:]  # type: ignore[union-attr]
+            assert proc.poll() is None, log_path.read_text()[-3000:]
             try:
                 if httpx.get(f"{base}/readyz", headers=headers, timeout=2).status_code == 200:
                     break
@@ -167,6 +182,36 @@ def test_bentoml_serve_answers_real_http(served_env: Served, keys: dict[str, str
         )
         assert answer.status_code == 200, answer.text
         assert len(answer.json()["scores"]) == 10
+
+        # A steady request load while the champion moves and moves back: no request fails,
+        # and the answers switch versions without a restart.
+        statuses: list[int] = []
+        versions: list[str] = []
+        stop = threading.Event()
+
+        def load() -> None:
+            with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
+                while not stop.is_set():
+                    got = http.post("/score", json=payload(served_env, 5))
+                    statuses.append(got.status_code)
+                    if got.status_code == 200:
+                        versions.append(got.json()["scores"][0]["model_version"])
+
+        worker = threading.Thread(target=load)
+        worker.start()
+        try:
+            time.sleep(1)
+            promote(client, "climate", other, reason="swap under load")
+            _wait_for(lambda: bool(versions) and versions[-1] == other, 30)
+            promote(client, "climate", champion, reason="swap under load, back")
+            _wait_for(lambda: versions[-1] == champion, 30)
+        finally:
+            stop.set()
+            worker.join()
+            promote(client, "climate", champion, reason="test cleanup")
+        assert statuses and set(statuses) == {200}, sorted(set(statuses))
+        assert other in versions and versions[-1] == champion
+
         metrics = httpx.get(f"{base}/metrics", headers=headers, timeout=5).text
         assert "sensorguard_scores_total" in metrics
         assert "sensorguard_model_version" in metrics
@@ -176,3 +221,10 @@ def test_bentoml_serve_answers_real_http(served_env: Served, keys: dict[str, str
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def _wait_for(condition: Callable[[], bool], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout_s} s"
+        time.sleep(0.2)
