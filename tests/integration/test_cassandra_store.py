@@ -52,7 +52,7 @@ def test_schema_follows_the_settings_and_migrate_twice_is_safe(cassandra_url: st
         (store.keyspace,),
     )
     tables = {r.table_name: r for r in rows}
-    assert sorted(tables) == ["readings", "scores"]
+    assert sorted(tables) == ["readings", "scores", "shadow_scores"]
     for table in tables.values():
         assert table.default_time_to_live == 30 * 86_400
         assert table.compaction["class"].endswith("TimeWindowCompactionStrategy")
