@@ -210,7 +210,9 @@ def test_a_killed_writer_process_loses_nothing(world: World, tmp_path: Path) -> 
     cmd = [cli, "ingest", "run-writer", "--batch-size", "10"]
     victim = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
-    while (at_kill := count(world)) == 0:
+    # Several batches in, so that some were committed: a kill between the first write and its
+    # commit would make the restart read from the start, which proves nothing.
+    while (at_kill := count(world)) < 50:
         assert victim.poll() is None, victim.communicate()[0].decode()
         assert time.monotonic() < deadline, "the writer stored nothing within 60 s"
         time.sleep(0.05)
