@@ -47,6 +47,18 @@ def test_range_is_half_open_ordered_and_per_sensor(store: TimeSeriesStore) -> No
     assert store.read_readings(["th-c"], start, end) == []
 
 
+def test_latest_readings_are_the_newest_before_the_end_in_time_order(
+    store: TimeSeriesStore,
+) -> None:
+    a = readings("th-a", 60)  # 3 h from 23:00: across midnight
+    store.write_readings(a + readings("th-b", 60))
+    end = a[50].ts
+    assert store.read_latest("th-a", T0, end, 30) == a[20:50]  # crosses the day boundary
+    assert store.read_latest("th-a", T0, end, 500) == a[:50]
+    assert store.read_latest("th-a", a[45].ts, end, 30) == a[45:50]  # the start bounds it
+    assert store.read_latest("th-c", T0, end, 10) == []
+
+
 def test_scores_round_trip(store: TimeSeriesStore) -> None:
     scores = [
         Score(

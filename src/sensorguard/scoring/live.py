@@ -216,8 +216,9 @@ def rewarm(
     return fresh
 
 
-HistoryReader = Callable[[str, datetime, datetime], Sequence["Reading"]]
-"""(sensor_id, start, end) -> the sensor's stored readings in [start, end), time order."""
+HistoryReader = Callable[[str, datetime, datetime, "int | None"], Sequence["Reading"]]
+"""(sensor_id, start, end, limit) -> the sensor's stored readings in [start, end), time order:
+the newest ``limit`` of them, or all with ``limit`` None."""
 
 
 def read_history(
@@ -229,8 +230,12 @@ def read_history(
     warmup_rows: int = DEFAULT_WARMUP_ROWS,
 ) -> list[Reading]:
     """The stored readings of a sensor strictly before ``before`` that a context keeps."""
-    found = list(reader(sensor_id, before - history_span(model, lookback), before))
+    rows = context_rows(model, warmup_rows)
+    if "seasonal" not in model.feature_spec.point_features:
+        return list(reader(sensor_id, before - lookback, before, rows))
+    # A season back from the newest rows: a time span, whatever the count.
+    found = list(reader(sensor_id, before - history_span(model, lookback), before, None))
     if not found:
         return found
     ts = np.fromiter((epoch_ns(r.ts) for r in found), dtype=np.int64, count=len(found))
-    return found[_kept_from(model, ts, context_rows(model, warmup_rows)) :]
+    return found[_kept_from(model, ts, rows) :]

@@ -177,8 +177,12 @@ class LiveScorer:
 def store_history(store: TimeSeriesStore) -> HistoryReader:
     """A history reader over a time-series store."""
 
-    def read(sensor_id: str, start: datetime, end: datetime) -> Sequence[Reading]:
-        return store.read_readings([sensor_id], start, end)
+    def read(
+        sensor_id: str, start: datetime, end: datetime, limit: int | None
+    ) -> Sequence[Reading]:
+        if limit is None:
+            return store.read_readings([sensor_id], start, end)
+        return store.read_latest(sensor_id, start, end, limit)
 
     return read
 

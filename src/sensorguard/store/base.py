@@ -31,6 +31,12 @@ class TimeSeriesStore(Protocol):
         self, sensor_ids: Sequence[str], start: datetime, end: datetime
     ) -> list[Reading]: ...
 
+    def read_latest(
+        self, sensor_id: str, start: datetime, end: datetime, limit: int
+    ) -> list[Reading]:
+        """The newest ``limit`` readings of one sensor in [start, end), in ascending time: what
+        a live scorer needs before a reading, without reading the whole range."""
+
     def read_scores(
         self, sensor_ids: Sequence[str], start: datetime, end: datetime, *, shadow: bool = False
     ) -> list[Score]: ...

@@ -334,6 +334,9 @@ class CassandraStore:
             "VALUES (?, ?, ?, ?, ?)",
             "select_readings": f"SELECT ts, channels, seq FROM {ks}.readings "
             "WHERE sensor_id = ? AND day = ? AND ts >= ? AND ts < ?",
+            # Partitions are newest first: LIMIT keeps the newest rows of a day.
+            "select_latest_readings": f"SELECT ts, channels, seq FROM {ks}.readings "
+            "WHERE sensor_id = ? AND day = ? AND ts >= ? AND ts < ? LIMIT ?",
         }
         for table in _SCORE_TABLES.values():
             queries[f"insert_{table}"] = (
@@ -468,6 +471,31 @@ class CassandraStore:
             )
             for sid, row in self._range("select_readings", sensor_ids, start, end)
         ]
+
+    def read_latest(
+        self, sensor_id: str, start: datetime, end: datetime, limit: int
+    ) -> list[Reading]:
+        """Day partitions newest first, each asked only for the rows still missing."""
+        stmt = self._stmt("select_latest_readings")
+        found: list[Reading] = []
+        for day in reversed(_days(start, end)) if end > start else []:
+            if len(found) >= limit:
+                break
+            with self._errors("reading the latest readings"):
+                rows = list(
+                    self.session.execute(stmt, (sensor_id, day, start, end, limit - len(found)))
+                )
+            found.extend(
+                Reading.model_construct(
+                    sensor_id=sensor_id,
+                    ts=_utc(row.ts),
+                    channels=dict(row.channels),
+                    units=None,
+                    seq=row.seq,
+                )
+                for row in rows
+            )
+        return found[::-1]
 
     def read_scores(
         self, sensor_ids: Sequence[str], start: datetime, end: datetime, *, shadow: bool = False

@@ -141,6 +141,21 @@ class SqliteStore:
             for sid, ts, ch, seq in self._range("readings", sensor_ids, start, end)
         ]
 
+    def read_latest(
+        self, sensor_id: str, start: datetime, end: datetime, limit: int
+    ) -> list[Reading]:
+        rows = self._db.read(
+            "SELECT sensor_id, ts_ms, channels, seq FROM readings WHERE sensor_id = ? "
+            "AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms DESC LIMIT ?",
+            (sensor_id, to_ms(start), to_ms(end), max(0, limit)),
+        )
+        return [
+            Reading.model_construct(
+                sensor_id=sid, ts=from_ms(ts), channels=json.loads(ch), units=None, seq=seq
+            )
+            for sid, ts, ch, seq in reversed(rows)
+        ]
+
     def read_scores(
         self, sensor_ids: Sequence[str], start: datetime, end: datetime, *, shadow: bool = False
     ) -> list[Score]:
