@@ -110,23 +110,46 @@ def advance(
 ) -> Verdicts:
     """Score new readings of a sensor (time order, all after the context) and keep the last
     ``keep`` rows as the next context. Mutates ``context``."""
-    first = len(context)
-    all_ts = np.concatenate([context.ts_ns, ts_ns])
-    all_values = {c: np.concatenate([context.values[c], values[c]]) for c in model.channels}
-    verdicts, features = model.score_recent(
-        all_ts, all_values, first, context.tracker, context.carry
+    return advance_many(model, [(context, ts_ns, values)], keep=keep)[0]
+
+
+def advance_many(
+    model: ScoringModel,
+    items: Sequence[tuple[SensorContext, I64, Mapping[str, F]]],
+    *,
+    keep: int,
+) -> list[Verdicts]:
+    """:func:`advance` for many sensors of one model, with one detector call for them all."""
+    from sensorguard.scoring.model import RecentRows
+
+    joined = []
+    for context, ts_ns, values in items:
+        all_ts = np.concatenate([context.ts_ns, ts_ns])
+        all_values = {c: np.concatenate([context.values[c], values[c]]) for c in model.channels}
+        joined.append((all_ts, all_values))
+    scored = model.score_recent_many(
+        [
+            RecentRows(all_ts, all_values, len(context), context.tracker, context.carry)
+            for (context, _, _), (all_ts, all_values) in zip(items, joined, strict=True)
+        ]
     )
     flat_col = {
         c: model.feature_names.index(f"{c}{SEP}flat_len")
         for c in model.channels
         if f"{c}{SEP}flat_len" in model.feature_names
     }
-    all_flat = {
-        c: np.concatenate([context.flat.get(c, np.zeros(first)), features[:, col]])
-        for c, col in flat_col.items()
-    }
-    _trim(context, all_ts, all_values, all_flat, _kept_from(model, all_ts, keep))
-    return verdicts
+    out = []
+    for (context, _, _), (all_ts, all_values), (verdicts, features) in zip(
+        items, joined, scored, strict=True
+    ):
+        first = len(context)
+        all_flat = {
+            c: np.concatenate([context.flat.get(c, np.zeros(first)), features[:, col]])
+            for c, col in flat_col.items()
+        }
+        _trim(context, all_ts, all_values, all_flat, _kept_from(model, all_ts, keep))
+        out.append(verdicts)
+    return out
 
 
 def _kept_from(model: ScoringModel, ts_ns: I64, keep: int) -> int:

@@ -136,6 +136,18 @@ def top_contributions(row: F, sources: Sequence[str]) -> tuple[tuple[str, float]
     return tuple((sources[i], round(float(row[i]) / total, 4)) for i in order if row[i] > 0)
 
 
+@dataclass(frozen=True)
+class RecentRows:
+    """One sensor's recent readings (time order) whose rows ``first`` onward are to be scored,
+    the rows before them being context; see :meth:`ScoringModel.score_recent_many`."""
+
+    ts_ns: I64
+    values: Mapping[str, F]
+    first: int
+    tracker: EpisodeTracker
+    carry: Mapping[str, ChannelCarry] | None = None
+
+
 @dataclass
 class ScoringModel:
     """A fitted group model: features, detector, calibrator, episode policy and profile."""
@@ -182,9 +194,12 @@ class ScoringModel:
 
     def history_scores(self, features: F) -> F:
         """Scores of one sensor's rows in time order: own or sustained surprise, the larger."""
+        return self.sustain(self.surprise(features))
+
+    def sustain(self, surprise: F) -> F:
+        """One sensor's surprise in time order, combined with its sustained run means."""
         from sensorguard.scoring.sustained import combine, run_means
 
-        surprise = self.surprise(features)
         return combine(surprise, run_means(surprise, self.policy.sustain_rows), self.sustained)
 
     def shares(self, features: F) -> F:
@@ -228,14 +243,49 @@ class ScoringModel:
         means) look back on them, the way :meth:`score_history` looks back on a whole
         history, so a live scorer keeping enough recent rows gets the batch's numbers.
         """
+        return self.score_recent_many([RecentRows(ts_ns, values, first, tracker, carry)])[0]
+
+    def score_recent_many(self, items: Sequence[RecentRows]) -> list[tuple[Verdicts, F]]:
+        """:meth:`score_recent` of many sensors, with one detector call for all their rows.
+
+        Features and episodes are per sensor; the detector, the calibration and the
+        attribution are row-independent, so stacking the sensors' rows changes no number and
+        saves a call per sensor (what lets a stream poll of many sensors score quickly).
+        """
         from sensorguard.transforms.batch import feature_matrix
 
-        lead = min(first, max(0, self.policy.sustain_rows - 1))
-        features = feature_matrix(ts_ns, values, self.feature_spec, first=first - lead, carry=carry)
-        surprise = self.history_scores(features)[lead:] if len(features) else np.empty(0)
-        features = features[lead:]
-        new_values = {c: np.asarray(values[c], dtype=np.float64)[first:] for c in self.channels}
-        return self.track(ts_ns[first:], new_values, surprise, features, tracker), features
+        leads = [min(it.first, max(0, self.policy.sustain_rows - 1)) for it in items]
+        blocks = [
+            feature_matrix(
+                it.ts_ns, it.values, self.feature_spec, first=it.first - lead, carry=it.carry
+            )
+            for it, lead in zip(items, leads, strict=True)
+        ]
+        stacked = np.vstack(blocks) if blocks else np.empty((0, len(self.feature_names)))
+        if len(stacked):
+            surprise_all, shares_all = self.surprise(stacked), self.shares(stacked)
+        else:
+            surprise_all, shares_all = np.empty(0), np.empty((0, len(self.sources)))
+        out: list[tuple[Verdicts, F]] = []
+        start = 0
+        for it, lead, block in zip(items, leads, blocks, strict=True):
+            rows = slice(start, start + len(block))
+            start += len(block)
+            surprise = self.sustain(surprise_all[rows])[lead:] if len(block) else np.empty(0)
+            features = block[lead:]
+            new_values = {
+                c: np.asarray(it.values[c], dtype=np.float64)[it.first :] for c in self.channels
+            }
+            verdicts = self.track(
+                it.ts_ns[it.first :],
+                new_values,
+                surprise,
+                features,
+                it.tracker,
+                shares_all[rows][lead:],
+            )
+            out.append((verdicts, features))
+        return out
 
     def track(
         self,
@@ -244,10 +294,12 @@ class ScoringModel:
         surprise: F,
         features: F,
         tracker: EpisodeTracker,
+        row_shares: F | None = None,
     ) -> Verdicts:
         """Step the episode tracker over scored rows in time order: the sequential half."""
         n = len(ts_ns)
-        row_shares = self.shares(features) if n else np.empty((0, len(self.sources)))
+        if row_shares is None:
+            row_shares = self.shares(features) if n else np.empty((0, len(self.sources)))
         matrix = np.column_stack([np.asarray(values[c], dtype=np.float64) for c in self.channels])
         leads = np.asarray(self.sources, dtype=object)[row_shares.argmax(axis=1)] if n else []
         flag = np.zeros(n, dtype=bool)

@@ -9,7 +9,6 @@ reading depends on the stored readings before it and the request's own earlier r
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from sensorguard.scoring.live import (
     DEFAULT_WARMUP_ROWS,
     HistoryReader,
     SensorContext,
-    advance,
+    advance_many,
     arrays,
     context_rows,
     read_history,
@@ -33,6 +32,7 @@ from sensorguard.scoring.live import (
 from sensorguard.transforms.stream import epoch_ns
 
 if TYPE_CHECKING:
+    from sensorguard.scoring.model import Verdicts
     from sensorguard.serving.champions import Champions, LoadedModel, Swap
     from sensorguard.settings import Settings
     from sensorguard.specs import ModelSpec
@@ -62,26 +62,29 @@ class Unscored:
     reason: str
 
 
-def score_record(model: LoadedModel, reading: Reading, verdicts_row: object) -> Score:
-    from sensorguard.scoring.model import Verdict
+def score_records(
+    model: LoadedModel, readings: Sequence[Reading], verdicts: Verdicts
+) -> list[Score]:
+    """The Score of each reading from its row of ``verdicts`` (contributions of flags only)."""
+    from sensorguard.scoring.model import top_contributions
 
-    assert isinstance(verdicts_row, Verdict)
-    v = verdicts_row
-    return Score.model_construct(
-        sensor_id=reading.sensor_id,
-        ts=reading.ts,
-        score=v.score,
-        flag=v.flag,
-        threshold=v.threshold,
-        model=model.name,
-        model_version=model.version,
-        kind=v.kind,
-        contributions=dict(v.contributions) if v.flag else {},
-    )
-
-
-def contributions_json(score: Score) -> str:
-    return json.dumps(score.contributions, sort_keys=True)
+    score, flag, kind = verdicts.score.tolist(), verdicts.flag.tolist(), verdicts.kind.tolist()
+    return [
+        Score.model_construct(
+            sensor_id=r.sensor_id,
+            ts=r.ts,
+            score=score[j],
+            flag=flag[j],
+            threshold=verdicts.threshold,
+            model=model.name,
+            model_version=model.version,
+            kind=kind[j],
+            contributions=(
+                dict(top_contributions(verdicts.shares[j], verdicts.sources)) if flag[j] else {}
+            ),
+        )
+        for j, r in enumerate(readings)
+    ]
 
 
 class LiveScorer:
@@ -118,6 +121,9 @@ class LiveScorer:
             by_sensor.setdefault(r.sensor_id, {})[epoch_ns(r.ts)] = (i, r)
         out: dict[int, Scored] = {}
         unscored: list[Unscored] = []
+        # Per model: its sensors' contexts and new rows, scored with one detector call.
+        work: dict[str, list[tuple[str, SensorContext, list[tuple[int, Reading]], int]]] = {}
+        loaded: dict[str, LoadedModel] = {}
         for sid, rows in by_sensor.items():
             group = self.group_of(sid)
             model = self.models.get(group) if group is not None else None
@@ -131,13 +137,25 @@ class LiveScorer:
                 unscored.extend(Unscored(r, reason) for _, r in ordered)
                 continue
             context, history_rows = self._context(sid, model, ordered[0][1].ts)
-            ts, values = arrays([r for _, r in ordered], model.model.channels)
+            loaded[model.key] = model
+            work.setdefault(model.key, []).append((sid, context, ordered, history_rows))
+        for key, items in work.items():
+            model = loaded[key]
+            channels = model.model.channels
+            batches = [
+                (context, *arrays([r for _, r in ordered], channels))
+                for _, context, ordered, _ in items
+            ]
             keep = context_rows(model.model, self.warmup_rows)
-            verdicts = advance(model.model, context, ts, values, keep=keep)
-            for j, (i, r) in enumerate(ordered):
-                out[i] = Scored(score_record(model, r, verdicts.verdict(j)), group, history_rows)
-            if self.stateful:
-                self.contexts[sid] = context
+            all_verdicts = advance_many(model.model, batches, keep=keep)
+            for (sid, context, ordered, history_rows), verdicts in zip(
+                items, all_verdicts, strict=True
+            ):
+                records = score_records(model, [r for _, r in ordered], verdicts)
+                for (i, _), record in zip(ordered, records, strict=True):
+                    out[i] = Scored(record, model.group, history_rows)
+                if self.stateful:
+                    self.contexts[sid] = context
         # Readings that lost to a later duplicate take the verdict of the version kept.
         scored: list[Scored] = []
         for i, r in enumerate(readings):
