@@ -9,19 +9,15 @@ the faults the stream found on the held-out day and the kinds it gave them.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
-from sensorguard.errors import BackendUnavailable
 from sensorguard.schemas import Score, Sensor
 from sensorguard.settings import Settings
 
@@ -30,7 +26,6 @@ if TYPE_CHECKING:
 
 LATE_SENSOR = "th-late-1"
 LATE_HOURS = 6
-SERVING_DIR = Path(__file__).resolve().parents[2] / "serving"
 
 
 @dataclass
@@ -179,48 +174,25 @@ def _serve_and_ask(
     import httpx
 
     from sensorguard.serve_thread import free_port
+    from sensorguard.serving import process
 
     port = free_port()
-    bentoml = Path(sys.executable).with_name("bentoml")
     log_path = settings.data_dir / "bentoml-demo.log"
-    started = time.perf_counter()
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                str(bentoml),
-                "serve",
-                "service:SensorGuard",
-                "--working-dir",
-                str(SERVING_DIR),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=_serve_env(settings, port),
-            stdout=log,
-            stderr=subprocess.STDOUT,
+    base, headers = f"http://127.0.0.1:{port}", {"X-API-Key": api_key}
+    proc = process.start_bentoml(_serve_env(settings, port), "127.0.0.1", port, log_path)
+    try:
+        ready_s = process.wait_ready(proc, base, headers, log_path)
+        console.print(
+            f"[bold]live 3/3 served[/bold] `bentoml serve` ready in {ready_s:.0f} s on {base} "
+            "(every route needs a key)"
         )
-        base, headers = f"http://127.0.0.1:{port}", {"X-API-Key": api_key}
-        try:
-            _wait_ready(proc, base, headers, log_path)
-            console.print(
-                f"[bold]live 3/3 served[/bold] `bentoml serve` ready in "
-                f"{time.perf_counter() - started:.0f} s on {base} (every route needs a key)"
-            )
-            models = httpx.get(f"{base}/models", headers=headers, timeout=10).json()
-            ask = _questions(sim, late_rows)
-            answer = httpx.post(
-                f"{base}/score", json={"readings": ask}, headers=headers, timeout=30
-            )
-            answer.raise_for_status()
-            scores: list[dict[str, Any]] = answer.json()["scores"]
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        models = httpx.get(f"{base}/models", headers=headers, timeout=10).json()
+        ask = _questions(sim, late_rows)
+        answer = httpx.post(f"{base}/score", json={"readings": ask}, headers=headers, timeout=30)
+        answer.raise_for_status()
+        scores: list[dict[str, Any]] = answer.json()["scores"]
+    finally:
+        process.stop(proc)
     served = ", ".join(f"{m['group']} v{m['version']} ({m['detector']})" for m in models)
     console.print(f"GET /models: {served}")
     table = Table(title="POST /score answers")
@@ -238,24 +210,6 @@ def _serve_and_ask(
         )
     console.print(table)
     return scores
-
-
-def _wait_ready(
-    proc: subprocess.Popen[bytes], base: str, headers: dict[str, str], log: Path
-) -> None:
-    import httpx
-
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise BackendUnavailable(f"bentoml serve exited ({proc.returncode}); see {log}")
-        try:
-            if httpx.get(f"{base}/readyz", headers=headers, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise BackendUnavailable(f"bentoml serve was not ready within 120 s; see {log}")
 
 
 def _questions(sim: Simulation, late_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -19,6 +17,8 @@ from serving_helpers import Served
 from starlette.testclient import TestClient
 
 from auth_support import assert_every_route_guarded
+from sensorguard.serve_thread import free_port
+from sensorguard.serving import process
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE_FILE = ROOT / "serving" / "service.py"
@@ -123,12 +123,6 @@ def test_bad_requests_get_a_clear_4xx(
     assert answer.status_code == 413, answer.text
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_bentoml_serve_answers_real_http_and_swaps_champions_under_load(
     served_env: Served, keys: dict[str, str], tmp_path: Path
 ) -> None:
@@ -137,7 +131,6 @@ def test_bentoml_serve_answers_real_http_and_swaps_champions_under_load(
 
     port = free_port()
     env = {**os.environ, "SENSORGUARD_SERVE_PORT": str(port), "SENSORGUARD_CHAMPION_POLL_S": "1"}
-    bentoml = Path(sys.executable).with_name("bentoml")
     log_path = tmp_path / "bentoml.log"
     base = f"http://127.0.0.1:{port}"
     headers = {"X-API-Key": keys["operator"]}
@@ -148,34 +141,9 @@ def test_bentoml_serve_answers_real_http_and_swaps_champions_under_load(
         for v in client.search_model_versions("name='sensorguard-climate'")
         if str(v.version) != champion
     )
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                str(bentoml),
-                "serve",
-                "service:SensorGuard",
-                "--working-dir",
-                str(ROOT / "serving"),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    proc = process.start_bentoml(env, "127.0.0.1", port, log_path)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, log_path.read_text()[-3000:]
-            try:
-                if httpx.get(f"{base}/readyz", headers=headers, timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "bentoml serve did not get ready in 120 s"
-            time.sleep(0.5)
+        process.wait_ready(proc, base, headers, log_path)
         assert httpx.get(f"{base}/readyz", timeout=5).status_code == 401
         answer = httpx.post(
             f"{base}/score", json=payload(served_env, 10), headers=headers, timeout=30
@@ -216,11 +184,7 @@ def test_bentoml_serve_answers_real_http_and_swaps_champions_under_load(
         assert "sensorguard_scores_total" in metrics
         assert "sensorguard_model_version" in metrics
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        process.stop(proc)
 
 
 def _wait_for(condition: Callable[[], bool], timeout_s: float) -> None:

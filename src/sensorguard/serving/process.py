@@ -1,0 +1,85 @@
+"""`bentoml serve` of serving/service.py as a child process: start, wait until ready, stop.
+
+For the demo, the tests and the benchmarks. The server runs in a session of its own: BentoML
+starts worker processes, and stopping the whole process group is what leaves none behind
+when the parent is asked to stop or has to be killed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from sensorguard.errors import BackendUnavailable
+
+SERVING_DIR = Path(__file__).resolve().parents[3] / "serving"
+
+
+def start_bentoml(
+    env: Mapping[str, str], host: str, port: int, log_path: Path
+) -> subprocess.Popen[bytes]:
+    """Start `bentoml serve service:SensorGuard` with its output in ``log_path``."""
+    bentoml = Path(sys.executable).with_name("bentoml")
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [
+                str(bentoml),
+                "serve",
+                "service:SensorGuard",
+                "--working-dir",
+                str(SERVING_DIR),
+                "--host",
+                host,
+                "--port",
+                str(port),
+            ],
+            env=dict(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def wait_ready(
+    proc: subprocess.Popen[bytes],
+    base_url: str,
+    headers: Mapping[str, str],
+    log_path: Path,
+    timeout_s: float = 120.0,
+) -> float:
+    """Seconds until `/readyz` answered 200 (the champions are loaded); raises if never."""
+    import httpx
+
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise BackendUnavailable(f"bentoml serve exited ({proc.returncode}): {tail}")
+        try:
+            if httpx.get(f"{base_url}/readyz", headers=dict(headers), timeout=2).status_code == 200:
+                return time.monotonic() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise BackendUnavailable(f"bentoml serve was not ready within {timeout_s:g} s; see {log_path}")
+
+
+def stop(proc: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
+    """SIGTERM to the server's process group, SIGKILL to it if it is still there."""
+    if proc.poll() is not None:
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=timeout_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
