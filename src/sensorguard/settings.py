@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     scorer_metrics_port: int = Field(
         8001, ge=0, description="Port of the stream scorer's /metrics and /healthz (0: none)."
     )
+    serve_max_concurrency: int = Field(
+        8, ge=1, description="Requests the BentoML service works on at once; more get 503."
+    )
     champion_poll_s: float = Field(
         30.0, gt=0, description="How often the service and the stream scorer check the aliases."
     )

@@ -189,6 +189,35 @@ def _trim(
     context.flat = {c: v[drop:] for c, v in flat.items()}
 
 
+@dataclass
+class Replay:
+    """Stored readings a fresh context still has to step its tracker over (time order)."""
+
+    ts_ns: I64
+    values: dict[str, F]
+
+    def __len__(self) -> int:
+        return len(self.ts_ns)
+
+
+def prepare_context(
+    model: ScoringModel,
+    model_key: str,
+    history: Sequence[Reading],
+    *,
+    warmup_rows: int = DEFAULT_WARMUP_ROWS,
+) -> tuple[SensorContext, Replay]:
+    """A context holding a sensor's stored readings but the last ``warmup_rows``, which are
+    returned to be replayed through its fresh tracker (with the earlier ones as their feature
+    context). A caller may replay them together with new rows: one detector call for both."""
+    context = _empty_context(model, model_key)
+    ts, values = arrays(history, model.channels)
+    split = max(0, len(history) - warmup_rows)
+    if split:
+        _trim(context, ts[:split], {c: v[:split] for c, v in values.items()}, {}, 0)
+    return context, Replay(ts[split:], {c: v[split:] for c, v in values.items()})
+
+
 def warm_context(
     model: ScoringModel,
     model_key: str,
@@ -196,15 +225,9 @@ def warm_context(
     *,
     warmup_rows: int = DEFAULT_WARMUP_ROWS,
 ) -> SensorContext:
-    """A context from a sensor's stored readings (time order): the last ``warmup_rows`` are
-    replayed through a fresh tracker with the earlier ones as their feature context."""
-    keep = context_rows(model, warmup_rows)
-    context = _empty_context(model, model_key)
-    ts, values = arrays(history, model.channels)
-    split = max(0, len(history) - warmup_rows)
-    if split:
-        _trim(context, ts[:split], {c: v[:split] for c, v in values.items()}, {}, 0)
-    advance(model, context, ts[split:], {c: v[split:] for c, v in values.items()}, keep=keep)
+    """A context from a sensor's stored readings (time order), its replay done."""
+    context, replay = prepare_context(model, model_key, history, warmup_rows=warmup_rows)
+    advance(model, context, replay.ts_ns, replay.values, keep=context_rows(model, warmup_rows))
     return context
 
 

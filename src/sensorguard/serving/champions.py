@@ -8,6 +8,7 @@ groups come from the model specs and the versions from the registry's aliases.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Mapping
@@ -152,6 +153,11 @@ class Champions:
             self._models = models  # one assignment: readers see the old set or the new one
             self.last_refresh = datetime.now(UTC)
             self.last_error = None
+        if swaps:
+            # Loaded models are long-lived: out of the collector's way, full collections stop
+            # walking their ~10^5 objects (measured: 230-290 ms pauses, the p99 of /score).
+            gc.collect()
+            gc.freeze()
         for swap in swaps:
             log.info("@%s of %s: v%s -> v%s", self.alias, swap.group, swap.old, swap.new)
             if self._on_swap is not None:

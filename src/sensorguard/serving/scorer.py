@@ -16,18 +16,21 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from sensorguard.errors import NotFound
 from sensorguard.schemas import Reading, Score
 from sensorguard.scoring.live import (
     DEFAULT_WARMUP_ROWS,
     HistoryReader,
+    Replay,
     SensorContext,
     advance_many,
     arrays,
     context_rows,
+    prepare_context,
     read_history,
     rewarm,
-    warm_context,
 )
 from sensorguard.transforms.stream import epoch_ns
 
@@ -40,6 +43,8 @@ if TYPE_CHECKING:
     from sensorguard.validation import SensorCatalog
 
 log = logging.getLogger(__name__)
+
+NO_REPLAY = Replay(np.empty(0, dtype=np.int64), {})
 
 GroupOf = Callable[[str], str | None]
 """sensor_id -> its model group, or None for a sensor the registry does not know."""
@@ -122,7 +127,9 @@ class LiveScorer:
         out: dict[int, Scored] = {}
         unscored: list[Unscored] = []
         # Per model: its sensors' contexts and new rows, scored with one detector call.
-        work: dict[str, list[tuple[str, SensorContext, list[tuple[int, Reading]], int]]] = {}
+        work: dict[
+            str, list[tuple[str, SensorContext, Replay, list[tuple[int, Reading]], int]]
+        ] = {}
         loaded: dict[str, LoadedModel] = {}
         for sid, rows in by_sensor.items():
             group = self.group_of(sid)
@@ -136,22 +143,33 @@ class LiveScorer:
                 )
                 unscored.extend(Unscored(r, reason) for _, r in ordered)
                 continue
-            context, history_rows = self._context(sid, model, ordered[0][1].ts)
+            context, replay, history_rows = self._context(sid, model, ordered[0][1].ts)
             loaded[model.key] = model
-            work.setdefault(model.key, []).append((sid, context, ordered, history_rows))
+            work.setdefault(model.key, []).append((sid, context, replay, ordered, history_rows))
         for key, items in work.items():
             model = loaded[key]
             channels = model.model.channels
-            batches = [
-                (context, *arrays([r for _, r in ordered], channels))
-                for _, context, ordered, _ in items
-            ]
+            batches = []
+            for _, context, replay, ordered, _ in items:
+                # The replay of a freshly warmed context and the new rows in one call.
+                ts, values = arrays([r for _, r in ordered], channels)
+                batches.append(
+                    (
+                        context,
+                        np.concatenate([replay.ts_ns, ts]),
+                        {
+                            c: np.concatenate([replay.values.get(c, np.empty(0)), values[c]])
+                            for c in channels
+                        },
+                    )
+                )
             keep = context_rows(model.model, self.warmup_rows)
             all_verdicts = advance_many(model.model, batches, keep=keep)
-            for (sid, context, ordered, history_rows), verdicts in zip(
+            for (sid, context, replay, ordered, history_rows), verdicts in zip(
                 items, all_verdicts, strict=True
             ):
-                records = score_records(model, [r for _, r in ordered], verdicts)
+                mine = verdicts.subset(np.arange(len(replay), len(verdicts)))
+                records = score_records(model, [r for _, r in ordered], mine)
                 for (i, _), record in zip(ordered, records, strict=True):
                     out[i] = Scored(record, model.group, history_rows)
                 if self.stateful:
@@ -169,7 +187,8 @@ class LiveScorer:
 
     def _context(
         self, sensor_id: str, model: LoadedModel, first_ts: datetime
-    ) -> tuple[SensorContext, int]:
+    ) -> tuple[SensorContext, Replay, int]:
+        """The sensor's context, the stored rows still to replay into it, the rows read."""
         context = self.contexts.get(sensor_id) if self.stateful else None
         if (
             context is not None
@@ -178,7 +197,7 @@ class LiveScorer:
         ):
             if context.model_key != model.key:
                 context = rewarm(model.model, model.key, context, warmup_rows=self.warmup_rows)
-            return context, len(context)
+            return context, NO_REPLAY, len(context)
         # No state, or readings older than it (a replay, a late reading): the store says
         # what came before them.
         stored: list[Reading] = []
@@ -186,10 +205,10 @@ class LiveScorer:
             stored = read_history(
                 self.history, model.model, sensor_id, first_ts, self.lookback, self.warmup_rows
             )
-        return (
-            warm_context(model.model, model.key, stored, warmup_rows=self.warmup_rows),
-            len(stored),
+        context, replay = prepare_context(
+            model.model, model.key, stored, warmup_rows=self.warmup_rows
         )
+        return context, replay, len(stored)
 
 
 def store_history(store: TimeSeriesStore) -> HistoryReader:
@@ -222,13 +241,22 @@ def catalog_groups(catalog: SensorCatalog, specs: Mapping[str, ModelSpec]) -> Gr
 
 
 def count_scores(surface: str, scored: Sequence[Scored]) -> None:
-    """Prometheus counts of scored readings by group and outcome (a fault kind or normal)."""
+    """Prometheus counts of scored readings by group and outcome (a fault kind or normal);
+    one labelled increment per distinct outcome, not one per reading."""
+    from collections import Counter
+
     from sensorguard import metrics
 
-    for s in scored:
-        outcome = (s.score.kind or "flagged") if s.score.flag else "normal"
-        metrics.SCORES.labels(surface, s.group, outcome).inc()
-        metrics.SCORE_VALUE.labels(surface, s.group).observe(s.score.score)
+    outcomes = Counter(
+        (s.group, (s.score.kind or "flagged") if s.score.flag else "normal") for s in scored
+    )
+    for (group, outcome), n in outcomes.items():
+        metrics.SCORES.labels(surface, group, outcome).inc(n)
+    for group in {s.group for s in scored}:
+        histogram = metrics.SCORE_VALUE.labels(surface, group)
+        for s in scored:
+            if s.group == group:
+                histogram.observe(s.score.score)
 
 
 def build_live_scorer(
