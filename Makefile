@@ -76,6 +76,7 @@ airflow-ui: setup ## Airflow (scheduler + UI) on http://127.0.0.1:8080 with the 
 
 bench: setup ## Run the benchmarks (results land in bench/results/, commit them)
 	$(BIN)/python bench/embedded.py
+	$(BIN)/python bench/serving/run.py
 
 clean: ## Remove embedded data (not the venv, not the jar cache)
 	rm -rf .sensorguard

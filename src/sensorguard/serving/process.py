@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from sensorguard.errors import BackendUnavailable
@@ -20,29 +20,41 @@ from sensorguard.errors import BackendUnavailable
 SERVING_DIR = Path(__file__).resolve().parents[3] / "serving"
 
 
-def start_bentoml(
-    env: Mapping[str, str], host: str, port: int, log_path: Path
-) -> subprocess.Popen[bytes]:
-    """Start `bentoml serve service:SensorGuard` with its output in ``log_path``."""
+def bentoml_command(host: str, port: int) -> list[str]:
     bentoml = Path(sys.executable).with_name("bentoml")
+    return [
+        str(bentoml),
+        "serve",
+        "service:SensorGuard",
+        "--working-dir",
+        str(SERVING_DIR),
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
+
+
+def start(
+    command: Sequence[str], env: Mapping[str, str], log_path: Path
+) -> subprocess.Popen[bytes]:
+    """Start a server in a session of its own, its output in ``log_path`` (a file: nobody
+    reads it while the server runs, and a full pipe would block the server)."""
     with log_path.open("wb") as log:
         return subprocess.Popen(
-            [
-                str(bentoml),
-                "serve",
-                "service:SensorGuard",
-                "--working-dir",
-                str(SERVING_DIR),
-                "--host",
-                host,
-                "--port",
-                str(port),
-            ],
+            list(command),
             env=dict(env),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def start_bentoml(
+    env: Mapping[str, str], host: str, port: int, log_path: Path
+) -> subprocess.Popen[bytes]:
+    """Start `bentoml serve service:SensorGuard` with its output in ``log_path``."""
+    return start(bentoml_command(host, port), env, log_path)
 
 
 def wait_ready(
@@ -70,7 +82,8 @@ def wait_ready(
 
 
 def stop(proc: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
-    """SIGTERM to the server's process group, SIGKILL to it if it is still there."""
+    """SIGTERM to the server's process group, SIGKILL to it if still there after
+    ``timeout_s`` (a server working off an overload's backlog finishes that first)."""
     if proc.poll() is not None:
         return
     for sig in (signal.SIGTERM, signal.SIGKILL):
