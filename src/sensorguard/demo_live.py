@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -147,15 +148,23 @@ def print_episodes(onsets: list[Score], sim: Simulation, console: Console) -> No
     console.print(table)
 
 
+def _absolute(url: str) -> str:
+    """A sqlite:/// URL with an absolute path: the server runs in another working directory."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix):
+        return prefix + str(Path(url[len(prefix) :]).absolute())
+    return url
+
+
 def _serve_env(settings: Settings, port: int) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
             "SENSORGUARD_DATA_DIR": str(settings.data_dir.absolute()),
-            "SENSORGUARD_STORE_URL": settings.store_url,
-            "SENSORGUARD_STREAM_URL": settings.stream_url,
-            "SENSORGUARD_METADATA_URL": settings.metadata_url,
-            "SENSORGUARD_MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
+            "SENSORGUARD_STORE_URL": _absolute(settings.store_url),
+            "SENSORGUARD_STREAM_URL": _absolute(settings.stream_url),
+            "SENSORGUARD_METADATA_URL": _absolute(settings.metadata_url),
+            "SENSORGUARD_MLFLOW_TRACKING_URI": _absolute(settings.mlflow_tracking_uri),
             "SENSORGUARD_SERVE_PORT": str(port),
         }
     )

@@ -73,10 +73,17 @@ def wait_ready(
             tail = log_path.read_text(errors="replace")[-2000:]
             raise BackendUnavailable(f"bentoml serve exited ({proc.returncode}): {tail}")
         try:
-            if httpx.get(f"{base_url}/readyz", headers=dict(headers), timeout=2).status_code == 200:
-                return time.monotonic() - started
+            answer = httpx.get(f"{base_url}/readyz", headers=dict(headers), timeout=2)
         except httpx.HTTPError:
-            pass
+            answer = None
+        if answer is not None and answer.status_code == 200:
+            return time.monotonic() - started
+        if answer is not None and answer.status_code in (401, 403):
+            # Waiting will not help: the server reads another metadata database, or the key
+            # lacks "observe".
+            raise BackendUnavailable(
+                f"bentoml serve refused the API key ({answer.status_code}): {answer.text}"
+            )
         time.sleep(0.3)
     raise BackendUnavailable(f"bentoml serve was not ready within {timeout_s:g} s; see {log_path}")
 
