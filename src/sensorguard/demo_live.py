@@ -125,7 +125,7 @@ def print_episodes(onsets: list[Score], sim: Simulation, console: Console) -> No
     table = Table(
         title=f"Faults the stream scorer found on the held-out day ({len(onsets)} episodes)"
     )
-    for col in ("sensor", "started", "kind called", "top contributions", "labelled fault"):
+    for col in ("sensor", "flagged from", "kind called", "top contributions", "labelled fault"):
         table.add_column(col)
     for s in onsets[:15]:
         match = next(
