@@ -90,6 +90,40 @@ MIGRATIONS: tuple[Migration, ...] = (
         "ALTER TABLE api_keys ADD COLUMN sensors TEXT NOT NULL DEFAULT '[]'",
         "ALTER TABLE api_keys ADD COLUMN site TEXT",
     ),
+    # 5: alerts and their history. The partial unique index is what makes "one open alert per
+    # (rule, sensor)" hold however many triggers, from however many processes, race.
+    (
+        """CREATE TABLE alerts (
+            alert_id        INTEGER PRIMARY KEY AUTOINCREMENT,
+            rule            TEXT NOT NULL,
+            sensor_id       TEXT NOT NULL,
+            site            TEXT NOT NULL DEFAULT '',
+            severity        TEXT NOT NULL,
+            state           TEXT NOT NULL CHECK (state IN ('open', 'acknowledged', 'resolved')),
+            kind            TEXT NOT NULL DEFAULT '',
+            score           REAL,
+            contributions   TEXT NOT NULL DEFAULT '{}',
+            summary         TEXT NOT NULL DEFAULT '',
+            started_at      TEXT NOT NULL,
+            updated_at      TEXT NOT NULL,
+            acknowledged_by TEXT,
+            resolved_at     TEXT,
+            silence_id      TEXT
+        )""",
+        """CREATE UNIQUE INDEX alerts_one_active ON alerts(rule, sensor_id)
+           WHERE state != 'resolved'""",
+        "CREATE INDEX alerts_by_sensor ON alerts(sensor_id, started_at)",
+        "CREATE INDEX alerts_by_site ON alerts(site, started_at)",
+        """CREATE TABLE alert_events (
+            id       INTEGER PRIMARY KEY AUTOINCREMENT,
+            alert_id INTEGER NOT NULL REFERENCES alerts(alert_id),
+            at       TEXT NOT NULL,
+            actor    TEXT NOT NULL,
+            event    TEXT NOT NULL,
+            detail   TEXT NOT NULL DEFAULT '{}'
+        )""",
+        "CREATE INDEX alert_events_by_alert ON alert_events(alert_id, id)",
+    ),
 )
 
 

@@ -1,0 +1,1 @@
+"""Alerting: rules over scores and readings, the alert lifecycle, delivery through Alertmanager."""

@@ -1,0 +1,239 @@
+"""Alert state in the metadata database: open -> acknowledged -> resolved, with history.
+
+At most one alert per (rule, sensor) is not resolved: a trigger finds it and updates it, or
+opens one, inside one write transaction (SQLite's write lock serialises every process on the
+file), and a partial unique index refuses a second one should anything get past that. State
+lives in the database, so it survives restarts of whatever evaluates the rules.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sensorguard.alerting.records import Alert, Severity
+from sensorguard.errors import NotFound, ValidationFailed
+from sensorguard.schemas import utc_now
+from sensorguard.settings import Settings, sqlite_path
+from sensorguard.sqlite_db import SqliteDatabase
+
+_ACTIVE = "state != 'resolved'"
+
+
+def _ts(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds")
+
+
+def _alert(row: Mapping[str, Any]) -> Alert:
+    return Alert(
+        alert_id=row["alert_id"],
+        rule=row["rule"],
+        sensor_id=row["sensor_id"],
+        site=row["site"],
+        severity=row["severity"],
+        state=row["state"],
+        kind=row["kind"],
+        score=row["score"],
+        contributions=json.loads(row["contributions"]),
+        summary=row["summary"],
+        started_at=datetime.fromisoformat(row["started_at"]),
+        updated_at=datetime.fromisoformat(row["updated_at"]),
+        acknowledged_by=row["acknowledged_by"],
+        resolved_at=datetime.fromisoformat(row["resolved_at"]) if row["resolved_at"] else None,
+        silence_id=row["silence_id"],
+    )
+
+
+class AlertStore:
+    """The alerts table of the metadata database (migrated by the metadata store)."""
+
+    def __init__(self, path: Path, *, clock: Callable[[], datetime] = utc_now) -> None:
+        from sensorguard.metadata.store import MetadataStore
+
+        MetadataStore(path).close()  # creates or migrates the schema, alerts included
+        self._db = SqliteDatabase(path, what="alert store", rows_as_dicts=True)
+        self._clock = clock
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AlertStore:
+        return cls(sqlite_path(settings.metadata_url))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _event(
+        self, conn: Any, alert_id: int, actor: str, event: str, detail: Mapping[str, Any]
+    ) -> None:
+        conn.execute(
+            "INSERT INTO alert_events (alert_id, at, actor, event, detail) VALUES (?, ?, ?, ?, ?)",
+            (alert_id, _ts(self._clock()), actor, event, json.dumps(dict(detail), default=str)),
+        )
+
+    def trigger(
+        self,
+        rule: str,
+        sensor_id: str,
+        *,
+        site: str = "",
+        severity: Severity = "warning",
+        at: datetime | None = None,
+        score: float | None = None,
+        kind: str = "",
+        contributions: Mapping[str, float] | None = None,
+        summary: str = "",
+        actor: str = "engine",
+    ) -> tuple[Alert, bool]:
+        """The rule's active alert on the sensor, opened now if there is none: (alert, opened).
+
+        A repeated trigger updates the active alert (its highest score and that score's
+        contributions, the latest summary) instead of opening another.
+        """
+        now = _ts(self._clock())
+        started = _ts(at) if at is not None else now
+        with self._db.write() as conn:
+            row = conn.execute(
+                f"SELECT * FROM alerts WHERE rule = ? AND sensor_id = ? AND {_ACTIVE}",
+                (rule, sensor_id),
+            ).fetchone()
+            if row is not None:
+                higher = score is not None and (row["score"] is None or score > row["score"])
+                conn.execute(
+                    "UPDATE alerts SET updated_at = ?, summary = ?, kind = ?, score = ?, "
+                    "contributions = ? WHERE alert_id = ?",
+                    (
+                        now,
+                        summary or row["summary"],
+                        row["kind"] or kind,
+                        score if higher else row["score"],
+                        json.dumps(dict(contributions or {})) if higher else row["contributions"],
+                        row["alert_id"],
+                    ),
+                )
+                alert_id, opened = row["alert_id"], False
+            else:
+                cursor = conn.execute(
+                    "INSERT INTO alerts (rule, sensor_id, site, severity, state, kind, score, "
+                    "contributions, summary, started_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?)",
+                    (
+                        rule,
+                        sensor_id,
+                        site,
+                        severity,
+                        kind,
+                        score,
+                        json.dumps(dict(contributions or {})),
+                        summary,
+                        started,
+                        now,
+                    ),
+                )
+                alert_id, opened = int(cursor.lastrowid or 0), True
+                self._event(conn, alert_id, actor, "opened", {"kind": kind, "score": score})
+            fresh = conn.execute("SELECT * FROM alerts WHERE alert_id = ?", (alert_id,)).fetchone()
+        return _alert(fresh), opened
+
+    def _move(
+        self,
+        alert_id: int,
+        actor: str,
+        event: str,
+        allowed_from: tuple[str, ...],
+        sets: Mapping[str, Any],
+        detail: Mapping[str, Any],
+    ) -> Alert:
+        with self._db.write() as conn:
+            row = conn.execute("SELECT * FROM alerts WHERE alert_id = ?", (alert_id,)).fetchone()
+            if row is None:
+                raise NotFound("alert", str(alert_id))
+            if row["state"] not in allowed_from:
+                raise ValidationFailed(
+                    f"alert {alert_id} state", row["state"], f"one of {', '.join(allowed_from)}"
+                )
+            assignments = ", ".join(f"{column} = ?" for column in sets)
+            conn.execute(
+                f"UPDATE alerts SET {assignments}, updated_at = ? WHERE alert_id = ?",
+                (*sets.values(), _ts(self._clock()), alert_id),
+            )
+            self._event(conn, alert_id, actor, event, detail)
+            fresh = conn.execute("SELECT * FROM alerts WHERE alert_id = ?", (alert_id,)).fetchone()
+        return _alert(fresh)
+
+    def acknowledge(self, alert_id: int, actor: str, *, silence_id: str | None = None) -> Alert:
+        """An operator took it: notifications stop (the caller silences it in Alertmanager)."""
+        return self._move(
+            alert_id,
+            actor,
+            "acknowledged",
+            ("open",),
+            {"state": "acknowledged", "acknowledged_by": actor, "silence_id": silence_id},
+            {"silence_id": silence_id},
+        )
+
+    def resolve(self, alert_id: int, actor: str, *, reason: str = "") -> Alert:
+        """The condition cleared (engine) or an operator closed it."""
+        return self._move(
+            alert_id,
+            actor,
+            "resolved",
+            ("open", "acknowledged"),
+            {"state": "resolved", "resolved_at": _ts(self._clock())},
+            {"reason": reason},
+        )
+
+    def get(self, alert_id: int) -> Alert:
+        rows = self._db.read("SELECT * FROM alerts WHERE alert_id = ?", (alert_id,))
+        if not rows:
+            raise NotFound("alert", str(alert_id))
+        return _alert(rows[0])
+
+    def active(self, *, rule: str | None = None, sensor_id: str | None = None) -> list[Alert]:
+        where, params = [_ACTIVE], []
+        if rule is not None:
+            where.append("rule = ?")
+            params.append(rule)
+        if sensor_id is not None:
+            where.append("sensor_id = ?")
+            params.append(sensor_id)
+        rows = self._db.read(
+            f"SELECT * FROM alerts WHERE {' AND '.join(where)} ORDER BY started_at", params
+        )
+        return [_alert(r) for r in rows]
+
+    def history(
+        self,
+        *,
+        sensor_id: str | None = None,
+        site: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 100,
+    ) -> list[Alert]:
+        """Alerts (any state) by sensor, site and start time, newest first."""
+        where, params = ["1 = 1"], []
+        for column, value in (("sensor_id", sensor_id), ("site", site)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if start is not None:
+            where.append("started_at >= ?")
+            params.append(_ts(start))
+        if end is not None:
+            where.append("started_at < ?")
+            params.append(_ts(end))
+        rows = self._db.read(
+            f"SELECT * FROM alerts WHERE {' AND '.join(where)} "
+            "ORDER BY started_at DESC, alert_id DESC LIMIT ?",
+            [*params, max(0, limit)],
+        )
+        return [_alert(r) for r in rows]
+
+    def events(self, alert_id: int) -> list[dict[str, Any]]:
+        rows = self._db.read(
+            "SELECT at, actor, event, detail FROM alert_events WHERE alert_id = ? ORDER BY id",
+            (alert_id,),
+        )
+        return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]

@@ -1,0 +1,80 @@
+"""Rules are plain data: selectors match what they say, bad files are refused by file and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import SENSORS
+from sensorguard.alerting.rules import AlertRule, Selector, load_rules_file, parse_rule
+from sensorguard.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("selector", "matched"),
+    [
+        (Selector(), {"th-1", "th-2", "snd-1"}),
+        (Selector(sensor_types=("climate",)), {"th-1", "th-2"}),
+        (Selector(sites=("plant-1",)), {"th-1", "snd-1"}),
+        (Selector(tags={"floor": "2"}), {"th-1"}),
+        (Selector(sensors=("th-2",), sites=("plant-1",)), set()),  # every list must match
+    ],
+)
+def test_selectors_match_by_sensor_type_site_and_tags(
+    selector: Selector, matched: set[str]
+) -> None:
+    assert {s.sensor_id for s in SENSORS if selector.matches(s)} == matched
+
+
+def test_a_rule_file_round_trips_and_the_store_keeps_its_definition(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "rules:\n"
+        "  - name: hot\n    severity: critical\n"
+        "    selector: {sensor_types: [climate]}\n"
+        "    condition: {type: threshold, channel: temperature, above: 30, for_s: 60}\n"
+        "  - name: faults\n    condition: {type: anomaly, kinds: [stuck, drift], min_duration_s: 120}\n"
+        "  - name: silent\n    condition: {type: deadman, silent_minutes: 15}\n"
+    )
+    rules = load_rules_file(path)
+    assert [r.name for r in rules] == ["hot", "faults", "silent"]
+    again = AlertRule.from_record(rules[0].name, rules[0].definition(), True)
+    assert again == rules[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name: x\ncondition: {type: threshold, channel: t}\n", "above, below or both"),
+        ("name: x\ncondition: {type: anomaly, kinds: [spikes]}\n", "'spikes' is not a fault kind"),
+        ("name: x\ncondition: {type: deadman, silent_minutes: 0}\n", "silent_minutes"),
+        ("name: x\ncondition: {type: sms}\n", "condition"),
+        ("name: Bad Name\ncondition: {type: deadman, silent_minutes: 5}\n", "name"),
+        ("name: x\nseverity: loud\ncondition: {type: deadman, silent_minutes: 5}\n", "severity"),
+    ],
+)
+def test_a_bad_rule_names_the_file_and_the_field(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as err:
+        load_rules_file(path)
+    assert "bad.yaml" in str(err.value)
+
+
+def test_threshold_hysteresis_needs_the_margin_to_clear() -> None:
+    rule = parse_rule(
+        {
+            "name": "hot",
+            "condition": {
+                "type": "threshold",
+                "channel": "temperature",
+                "above": 30,
+                "clear_margin": 2,
+            },
+        },
+        source="test",
+    )
+    cond = rule.condition
+    assert cond.breached(30.5) and not cond.breached(30.0)  # type: ignore[union-attr]
+    assert not cond.cleared(29.0) and cond.cleared(28.0)  # type: ignore[union-attr]
