@@ -6,16 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alerting_helpers import SENSORS
 
 from sensorguard.alerting.store import AlertStore
 from sensorguard.metadata import MetadataStore
-from sensorguard.schemas import Sensor
-
-SENSORS = (
-    Sensor(sensor_id="th-1", sensor_type="climate", site="plant-1", tags={"floor": "2"}),
-    Sensor(sensor_id="th-2", sensor_type="climate", site="plant-2"),
-    Sensor(sensor_id="snd-1", sensor_type="acoustic", site="plant-1"),
-)
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from alerting_helpers import SENSORS
 
-from conftest import SENSORS
 from sensorguard.alerting.rules import AlertRule, Selector, load_rules_file, parse_rule
 from sensorguard.errors import ConfigError
 
