@@ -24,6 +24,7 @@ _GROUPS: tuple[tuple[str, str, str | None], ...] = (
     ("features", "app", "features"),
     ("score", "app", "score"),
     ("score", "serve", None),
+    ("alerts", "app", "alerts"),
 )
 
 

@@ -1,0 +1,325 @@
+"""`sensorguard alerts`: rules, the alert lifecycle, dry runs and the engine."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sensorguard.cli._common import JsonFlag, cli_actor, cli_errors, print_json, print_table
+
+app = typer.Typer(
+    help=(
+        "Alert rules (threshold, anomaly, deadman), open alerts, acknowledge and resolve, "
+        "a dry run of a rule over stored data, and the engine.\n\n"
+        "Examples:\n\n"
+        "  sensorguard alerts load infra/alerts/\n\n"
+        "  sensorguard alerts dry-run stuck-sensors --days 7\n\n"
+        "  sensorguard alerts active\n\n"
+        "  sensorguard alerts ack 12 --comment 'fan replaced tomorrow'\n\n"
+        "  sensorguard alerts run"
+    ),
+    no_args_is_help=True,
+)
+
+
+def _rules_from_db() -> list[object]:
+    from sensorguard.alerting.rules import AlertRule
+    from sensorguard.settings import get_settings
+    from sensorguard.wiring import open_configured_metadata
+
+    metadata = open_configured_metadata(get_settings())
+    try:
+        return [
+            AlertRule.from_record(r.name, r.definition, r.enabled)
+            for r in metadata.list_alert_rules()
+        ]
+    finally:
+        metadata.close()
+
+
+@app.command("load")
+def load(
+    path: Annotated[Path, typer.Argument(help="A rules YAML file, or a folder of them.")],
+) -> None:
+    """Store the rules of a YAML file (or folder): new ones enabled, existing ones replaced."""
+    from sensorguard.alerting.rules import load_rules_dir, load_rules_file
+    from sensorguard.settings import get_settings
+    from sensorguard.wiring import open_configured_metadata
+
+    with cli_errors():
+        rules = load_rules_dir(path) if path.is_dir() else load_rules_file(path)
+        metadata = open_configured_metadata(get_settings())
+        try:
+            for rule in rules:
+                metadata.put_alert_rule(rule.name, rule.definition(), actor=cli_actor())
+        finally:
+            metadata.close()
+    typer.echo(f"stored {len(rules)} rules: {', '.join(r.name for r in rules)}")
+
+
+@app.command("rules")
+def rules(as_json: JsonFlag = False) -> None:
+    """The stored rules."""
+    from sensorguard.alerting.rules import AlertRule
+
+    with cli_errors():
+        found = [r for r in _rules_from_db() if isinstance(r, AlertRule)]
+    if as_json:
+        print_json([r.model_dump(mode="json") for r in found])
+        return
+    print_table(
+        f"{len(found)} alert rules",
+        ("name", "condition", "selector", "severity", "enabled"),
+        [
+            (
+                r.name,
+                r.condition.model_dump_json(exclude_defaults=True),
+                r.selector.model_dump_json(exclude_defaults=True),
+                r.severity,
+                "yes" if r.enabled else "no",
+            )
+            for r in found
+        ],
+    )
+
+
+def _set_enabled(name: str, enabled: bool) -> None:
+    from sensorguard.settings import get_settings
+    from sensorguard.wiring import open_configured_metadata
+
+    with cli_errors():
+        metadata = open_configured_metadata(get_settings())
+        try:
+            if enabled:
+                metadata.enable_alert_rule(name, actor=cli_actor())
+            else:
+                metadata.disable_alert_rule(name, actor=cli_actor())
+        finally:
+            metadata.close()
+    typer.echo(f"rule {name} {'enabled' if enabled else 'disabled'}")
+
+
+@app.command("enable")
+def enable(name: Annotated[str, typer.Argument(help="Rule name.")]) -> None:
+    """Turn a rule on."""
+    _set_enabled(name, True)
+
+
+@app.command("disable")
+def disable(name: Annotated[str, typer.Argument(help="Rule name.")]) -> None:
+    """Turn a rule off (its open alerts stay until resolved)."""
+    _set_enabled(name, False)
+
+
+def _alert_rows(alerts: list[object]) -> list[tuple[object, ...]]:
+    from sensorguard.alerting.records import Alert
+
+    return [
+        (
+            a.alert_id,
+            a.rule,
+            a.sensor_id,
+            a.site,
+            a.severity,
+            a.state,
+            a.kind,
+            a.started_at.strftime("%Y-%m-%d %H:%M"),
+            a.summary,
+        )
+        for a in alerts
+        if isinstance(a, Alert)
+    ]
+
+
+_COLUMNS = ("id", "rule", "sensor", "site", "severity", "state", "kind", "started", "summary")
+
+
+@app.command("active")
+def active(as_json: JsonFlag = False) -> None:
+    """Alerts not resolved yet (open or acknowledged)."""
+    from sensorguard.alerting.store import AlertStore
+    from sensorguard.settings import get_settings
+
+    with cli_errors():
+        store = AlertStore.from_settings(get_settings())
+        found = store.active()
+        store.close()
+    if as_json:
+        print_json([a.model_dump(mode="json") for a in found])
+    else:
+        print_table(f"{len(found)} active alerts", _COLUMNS, _alert_rows(list(found)))
+
+
+@app.command("history")
+def history(
+    sensor: Annotated[str | None, typer.Option(help="Only this sensor.")] = None,
+    site: Annotated[str | None, typer.Option(help="Only this site.")] = None,
+    hours: Annotated[float, typer.Option(min=0.01, help="How far back.")] = 24.0,
+    limit: Annotated[int, typer.Option(min=1)] = 100,
+    as_json: JsonFlag = False,
+) -> None:
+    """Alerts of any state by sensor, site and time, newest first."""
+    from sensorguard.alerting.store import AlertStore
+    from sensorguard.schemas import utc_now
+    from sensorguard.settings import get_settings
+
+    with cli_errors():
+        store = AlertStore.from_settings(get_settings())
+        found = store.history(
+            sensor_id=sensor, site=site, start=utc_now() - timedelta(hours=hours), limit=limit
+        )
+        store.close()
+    if as_json:
+        print_json([a.model_dump(mode="json") for a in found])
+    else:
+        print_table(f"{len(found)} alerts", _COLUMNS, _alert_rows(list(found)))
+
+
+@app.command("ack")
+def ack(
+    alert_id: Annotated[int, typer.Argument(help="Alert id (see `alerts active`).")],
+    comment: Annotated[str, typer.Option(help="Why; shown on the silence.")] = "acknowledged",
+) -> None:
+    """Acknowledge an alert: its notifications are silenced (in Alertmanager when configured)."""
+    from sensorguard.alerting.delivery import delivery_from_settings
+    from sensorguard.alerting.store import AlertStore
+    from sensorguard.settings import get_settings
+
+    with cli_errors():
+        settings = get_settings()
+        store = AlertStore.from_settings(settings)
+        try:
+            alert = store.get(alert_id)
+            silence = delivery_from_settings(settings).silence(
+                alert, author=cli_actor(), comment=comment
+            )
+            acked = store.acknowledge(alert_id, cli_actor(), silence_id=silence)
+        finally:
+            store.close()
+    typer.echo(f"alert {acked.alert_id} acknowledged (silence {silence})")
+
+
+@app.command("resolve")
+def resolve(
+    alert_id: Annotated[int, typer.Argument(help="Alert id.")],
+    reason: Annotated[str, typer.Option(help="What was done.")] = "resolved by an operator",
+) -> None:
+    """Resolve an alert by hand; its silence (if any) is lifted and receivers hear 'resolved'."""
+    from sensorguard.alerting.delivery import delivery_from_settings
+    from sensorguard.alerting.store import AlertStore
+    from sensorguard.settings import get_settings
+
+    with cli_errors():
+        settings = get_settings()
+        store = AlertStore.from_settings(settings)
+        try:
+            done = store.resolve(alert_id, cli_actor(), reason=reason)
+            delivery = delivery_from_settings(settings)
+            if done.silence_id:
+                delivery.expire_silence(done.silence_id)
+            delivery.notify([done])
+        finally:
+            store.close()
+    typer.echo(f"alert {done.alert_id} resolved")
+
+
+@app.command("dry-run")
+def dry_run_cmd(
+    rule: Annotated[str, typer.Argument(help="A stored rule's name (or --file).")],
+    days: Annotated[float, typer.Option(min=0.01, help="Days of stored data to replay.")] = 7.0,
+    end: Annotated[
+        str | None, typer.Option(help="End of the replay (ISO time; default now).")
+    ] = None,
+    file: Annotated[Path | None, typer.Option(help="Take the rule from this YAML file.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """How many alerts a rule would have raised over stored data, when, and for which sensors;
+    nothing is opened or sent."""
+    from sensorguard.alerting.replay import dry_run
+    from sensorguard.alerting.rules import AlertRule, load_rules_file
+    from sensorguard.errors import NotFound
+    from sensorguard.pipelines.training import parse_time
+    from sensorguard.schemas import utc_now
+    from sensorguard.settings import get_settings
+    from sensorguard.wiring import open_configured_metadata, open_configured_store
+
+    with cli_errors():
+        candidates = load_rules_file(file) if file else _rules_from_db()
+        chosen = next((r for r in candidates if isinstance(r, AlertRule) and r.name == rule), None)
+        if chosen is None:
+            names = [r.name for r in candidates if isinstance(r, AlertRule)]
+            raise NotFound("alert rule", rule, known=names)
+        stop = parse_time(end) or utc_now()
+        settings = get_settings()
+        metadata, store = open_configured_metadata(settings), open_configured_store(settings)
+        try:
+            result = dry_run(chosen, metadata, store, stop - timedelta(days=days), stop)
+        finally:
+            store.close()
+            metadata.close()
+    if as_json:
+        print_json(
+            {
+                "rule": result.rule,
+                "sensors": result.sensors,
+                "readings": result.readings,
+                "scores": result.scores,
+                "alerts": [a.model_dump(mode="json") for a in result.alerts],
+                "by_sensor": dict(result.by_sensor),
+            }
+        )
+        return
+    typer.echo(
+        f"{rule}: {len(result.alerts)} alerts over {days:g} days on {len(result.by_sensor)} of "
+        f"{result.sensors} matching sensors ({result.readings:,} readings, "
+        f"{result.scores:,} scores replayed)"
+    )
+    print_table("would have raised", _COLUMNS, _alert_rows(list(result.alerts[:50])))
+
+
+@app.command("run")
+def run(
+    tick_s: Annotated[float, typer.Option(min=1, help="Deadman timer period.")] = 30.0,
+    until_idle: Annotated[
+        float | None, typer.Option(help="Exit after this many seconds without data.")
+    ] = None,
+) -> None:
+    """Run the engine: `anomaly-scores` and `sensor-data` in, alerts out (Alertmanager, a
+    webhook or the log, by settings); deadman rules on a timer. Until SIGTERM or Ctrl-C."""
+    from sensorguard.alerting.delivery import delivery_from_settings
+    from sensorguard.alerting.engine import AlertEngine
+    from sensorguard.alerting.rules import AlertRule
+    from sensorguard.alerting.runner import run_engine
+    from sensorguard.alerting.store import AlertStore
+    from sensorguard.settings import get_settings
+    from sensorguard.validation import CachedCatalog
+    from sensorguard.wiring import open_configured_metadata, open_configured_stream
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    with cli_errors():
+        settings = get_settings()
+        metadata, stream = open_configured_metadata(settings), open_configured_stream(settings)
+        store = AlertStore.from_settings(settings)
+        rules = [r for r in _rules_from_db() if isinstance(r, AlertRule)]
+        engine = AlertEngine(
+            rules, store, CachedCatalog(metadata), notify=delivery_from_settings(settings).notify
+        )
+        try:
+            stats = run_engine(
+                engine, stream, metadata, tick_s=tick_s, until_idle_s=until_idle, stop=stop
+            )
+        finally:
+            store.close()
+            stream.close()
+            metadata.close()
+    typer.echo(
+        f"{len(rules)} rules over {stats.scores:,} scores and {stats.readings:,} readings: "
+        f"{stats.opened} alerts opened, {stats.resolved} resolved"
+    )
