@@ -78,3 +78,11 @@ def test_threshold_hysteresis_needs_the_margin_to_clear() -> None:
     cond = rule.condition
     assert cond.breached(30.5) and not cond.breached(30.0)  # type: ignore[union-attr]
     assert not cond.cleared(29.0) and cond.cleared(28.0)  # type: ignore[union-attr]
+
+
+def test_the_shipped_rules_load() -> None:
+    from sensorguard.alerting.rules import load_rules_dir
+
+    shipped = Path(__file__).resolve().parents[3] / "infra" / "alerts"
+    rules = load_rules_dir(shipped)
+    assert {r.condition.type for r in rules} == {"anomaly", "deadman", "threshold"}
