@@ -47,10 +47,10 @@ lint: setup ## ruff lint + format check, mypy strict
 	$(BIN)/ruff format --check src tests bench dags features serving
 	$(BIN)/mypy
 
-services-fetch: ## Download Kafka/Cassandra jars, install Mosquitto/Prometheus
+services-fetch: ## Download Kafka/Cassandra jars, install Mosquitto/Prometheus/Alertmanager
 	$(SERVICES) fetch
 
-services-up: services-fetch ## Start Kafka, Cassandra, Mosquitto, Prometheus on 127.0.0.1
+services-up: services-fetch ## Start Kafka, Cassandra, Mosquitto, Prometheus, Alertmanager on 127.0.0.1
 	$(SERVICES) up
 
 services-down: ## Stop the servers started by services-up

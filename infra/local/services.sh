@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # SensorGuard local servers for dev and CI: Kafka (KRaft), Cassandra, Mosquitto, Prometheus,
-# all on 127.0.0.1, run as plain background processes we own (no Docker, no systemd).
+# Alertmanager, all on 127.0.0.1, run as plain background processes we own (no Docker, no
+# systemd).
 #
 #   infra/local/services.sh fetch              # download jars (Maven) / apt install; cached
 #   infra/local/services.sh up [names...]      # start + wait until ready (default: all)
 #   infra/local/services.sh down [names...]    # stop (TERM, wait, KILL)
 #   infra/local/services.sh status [names...]  # exit 0 only if all named are ready
 #
-# Names: kafka cassandra mosquitto prometheus. See infra/local/README.md for env vars.
+# Names: kafka cassandra mosquitto prometheus alertmanager. See infra/local/README.md for env vars.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -20,10 +21,11 @@ CASSANDRA_VERSION=${SENSORGUARD_CASSANDRA_VERSION:-}  # empty = the version in c
 KAFKA_HEAP=${SENSORGUARD_KAFKA_HEAP:-"-Xms512m -Xmx1g"}
 CASSANDRA_HEAP=${SENSORGUARD_CASSANDRA_HEAP:-1G}
 PROMETHEUS_CONFIG=$REPO/infra/prometheus/prometheus.yml
+ALERTMANAGER_CONFIG=$REPO/infra/alertmanager/alertmanager.yml
 
-ALL_SERVICES=(kafka cassandra mosquitto prometheus)
+ALL_SERVICES=(kafka cassandra mosquitto prometheus alertmanager)
 # Start order for `up`: Cassandra is by far the slowest, so it is launched first.
-START_ORDER=(cassandra kafka mosquitto prometheus)
+START_ORDER=(cassandra kafka mosquitto prometheus alertmanager)
 
 log() { printf '[services] %s\n' "$*" >&2; }
 die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -42,12 +44,18 @@ svc_ports() {  # every TCP port the server binds; the first one is the client po
     cassandra) echo "9042 7000" ;;
     mosquitto) echo "1883" ;;
     prometheus) echo "9090" ;;
+    # Not Alertmanager's usual 9093: Kafka's CONTROLLER listener holds that one. No cluster port
+    # (--cluster.listen-address= is empty: one instance, no gossip).
+    alertmanager) echo "9094" ;;
   esac
 }
 svc_timeout() {  # seconds to wait for readiness; SENSORGUARD_<NAME>_TIMEOUT overrides
   local var def
   var="SENSORGUARD_${1^^}_TIMEOUT"
-  case $1 in kafka) def=120 ;; cassandra) def=240 ;; mosquitto) def=20 ;; prometheus) def=60 ;; esac
+  case $1 in
+    kafka) def=120 ;; cassandra) def=240 ;; mosquitto) def=20 ;; prometheus) def=60 ;;
+    alertmanager) def=30 ;;
+  esac
   echo "${!var:-$def}"
 }
 svc_stop_timeout() {  # seconds between TERM and KILL (Cassandra drains, Kafka shuts down cleanly)
@@ -112,9 +120,9 @@ fetch_jars() {
   log "$name: $(find "$dest/lib" -name '*.jar' | wc -l) jars in $dest/lib"
 }
 
-# apt packages: mosquitto (+ clients for tests), prometheus (+ alertmanager, installed only).
+# apt packages: mosquitto (+ clients for tests), prometheus, alertmanager (+ amtool).
 APT_PACKAGES=(mosquitto:mosquitto mosquitto-clients:mosquitto_pub prometheus:prometheus
-  prometheus-alertmanager:prometheus-alertmanager)
+  prometheus-alertmanager:prometheus-alertmanager prometheus-alertmanager:amtool)
 apt_missing() {
   local pair
   for pair in "${APT_PACKAGES[@]}"; do
@@ -124,9 +132,9 @@ apt_missing() {
 }
 fetch_apt() {
   local -a missing
-  mapfile -t missing < <(apt_missing)
+  mapfile -t missing < <(apt_missing | sort -u)
   if ((${#missing[@]} == 0)); then
-    log "apt packages present (${APT_PACKAGES[*]%%:*})"
+    log "apt packages present ($(printf '%s\n' "${APT_PACKAGES[@]%%:*}" | awk '!seen[$0]++' | paste -sd' '))"
     return 0
   fi
   local sudo=""
@@ -190,6 +198,7 @@ cmd_fetch() {
   [[ -z $pk ]] || wait "$pk" || rc=1
   [[ -z $pc ]] || wait "$pc" || rc=1
   ((rc == 0)) || die "fetch failed"
+  check_alertmanager_config
   log "fetch done in $(elapsed "$t0") s"
 }
 
@@ -201,7 +210,17 @@ ensure_fetched() {
     cassandra) jars_cached cassandra "$CASSANDRA_VERSION" || fetch_jars cassandra "$CASSANDRA_VERSION" ;;
     mosquitto) command -v mosquitto >/dev/null || PATH=$PATH:/usr/sbin command -v mosquitto >/dev/null || fetch_apt ;;
     prometheus) command -v prometheus >/dev/null || fetch_apt ;;
+    alertmanager) command -v prometheus-alertmanager >/dev/null && command -v amtool >/dev/null || fetch_apt ;;
   esac
+}
+
+# amtool parses the config exactly as Alertmanager will: a typo fails here, not at start-up.
+check_alertmanager_config() {
+  local out
+  out=$(amtool check-config "$ALERTMANAGER_CONFIG" 2>&1) ||
+    die "alertmanager: $ALERTMANAGER_CONFIG is not valid:
+$out"
+  log "alertmanager: $ALERTMANAGER_CONFIG is valid (amtool check-config)"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -218,8 +237,11 @@ cmdline() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null || true; }
 # A process is "ours" for service NAME if
 #  - kafka/cassandra: a java process with the exact argument -Dsensorguard.service=NAME
 #    (set by this script on every launch, whatever run dir or clone started it);
-#  - mosquitto/prometheus: that binary, reading a config file whose first lines carry the
-#    marker "sensorguard-managed" (our rendered mosquitto.conf / infra/prometheus/prometheus.yml).
+#  - mosquitto/prometheus/alertmanager: that binary (Debian's is `prometheus-alertmanager`),
+#    reading a config file whose first lines carry the marker "sensorguard-managed" (our rendered
+#    mosquitto.conf / infra/prometheus/prometheus.yml / infra/alertmanager/alertmanager.yml).
+#    Tests that run an Alertmanager of their own use a config without the marker, so `down`
+#    never touches them.
 # Matching whole arguments, never substrings, keeps e.g. `grep sensorguard` shells out of it.
 is_ours() {
   local pid=$1 name=$2 a f
@@ -232,8 +254,8 @@ is_ours() {
       [[ ${args[0]##*/} == java ]] || return 1
       for a in "${args[@]}"; do [[ $a == "-Dsensorguard.service=$name" ]] && return 0; done
       ;;
-    mosquitto | prometheus)
-      [[ ${args[0]##*/} == "$name" ]] || return 1
+    mosquitto | prometheus | alertmanager)
+      [[ ${args[0]##*/} == "$name" || ${args[0]##*/} == "prometheus-$name" ]] || return 1
       for a in "${args[@]:1}"; do
         f=${a#--config.file=}
         [[ $f == /* && -f $f ]] && head -n 3 "$f" 2>/dev/null | grep -q sensorguard-managed && return 0
@@ -332,6 +354,7 @@ probe() {
     cassandra) grep -q 'Starting listening for CQL clients' "$logf" 2>/dev/null && port_open 9042 ;;
     mosquitto) port_open 1883 ;;
     prometheus) curl -fsS -m 2 -o /dev/null http://127.0.0.1:9090/-/ready 2>/dev/null ;;
+    alertmanager) curl -fsS -m 2 -o /dev/null http://127.0.0.1:9094/-/ready 2>/dev/null ;;
   esac
 }
 
@@ -454,6 +477,20 @@ start_prometheus() {
     --web.listen-address=127.0.0.1:9090 --web.enable-lifecycle
 }
 
+start_alertmanager() {
+  local d
+  d=$(svc_dir alertmanager)
+  mkdir -p "$d/data" "$d/logs"
+  check_alertmanager_config
+  # Silences and the notification log live in --storage.path, so they survive a restart.
+  # --web.external-url: the links Alertmanager puts in notifications point at this instance.
+  # POST /-/reload (always on in Alertmanager) rereads the config after an edit.
+  launch alertmanager "$(command -v prometheus-alertmanager)" "--config.file=$ALERTMANAGER_CONFIG" \
+    "--storage.path=$d/data" --data.retention=120h \
+    --web.listen-address=127.0.0.1:9094 --web.external-url=http://127.0.0.1:9094 \
+    --cluster.listen-address=
+}
+
 # Data that SENSORGUARD_SERVICES_FRESH=1 or a stale-data failure wipes (logs are kept).
 wipe_data() {
   local d
@@ -462,7 +499,7 @@ wipe_data() {
   case $1 in
     kafka) rm -rf "$d/data" "$d/cluster.id" ;;
     cassandra) rm -rf "$d"/{data,commitlog,saved_caches,hints,cdc_raw,tmp} ;;
-    mosquitto | prometheus) rm -rf "$d/data" ;;
+    mosquitto | prometheus | alertmanager) rm -rf "$d/data" ;;
   esac
 }
 # Log lines meaning "the leftover data dir does not fit this node": wipe it and retry once.
@@ -629,7 +666,7 @@ cmd_status() {
   local -a names
   mapfile -t names < <(parse_names "$@")
   local n pid state rc=0 port p ports
-  printf '%-11s %-9s %-8s %-11s %s\n' SERVER STATE PID PORTS LOG
+  printf '%-13s %-9s %-8s %-11s %s\n' SERVER STATE PID PORTS LOG
   for n in "${names[@]}"; do
     pid=$(cat "$(svc_pidfile "$n")" 2>/dev/null || true)
     ports=$(svc_ports "$n")
@@ -646,13 +683,13 @@ cmd_status() {
       done
       [[ $state == stopped ]] && pid=-
     fi
-    printf '%-11s %-9s %-8s %-11s %s\n' "$n" "$state" "$pid" "${ports// /,}" "$(svc_log "$n")"
+    printf '%-13s %-9s %-8s %-11s %s\n' "$n" "$state" "$pid" "${ports// /,}" "$(svc_log "$n")"
   done
   return $rc
 }
 
 usage() {
-  sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 main() {

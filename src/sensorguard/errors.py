@@ -70,6 +70,10 @@ class BackendUnavailable(SensorGuardError):
     """A store, stream or server could not be reached (after retries)."""
 
 
+class DeliveryRejected(SensorGuardError):
+    """A notification server answered a request with a client error (4xx): retrying cannot help."""
+
+
 class UnsupportedURL(ConfigError):
     """A backend URL has a scheme nothing implements."""
 

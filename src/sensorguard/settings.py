@@ -60,6 +60,16 @@ class Settings(BaseSettings):
         "training evaluates candidates on when no --labels file is given.",
     )
     mqtt_url: str = Field("mqtt://127.0.0.1:1883", description="MQTT broker for `ingest mqtt`.")
+    alertmanager_url: str = Field(
+        "",
+        description="Prometheus Alertmanager that alerts and silences go to, e.g. "
+        "http://127.0.0.1:9094. Empty: the webhook below, or only the log.",
+    )
+    alert_webhook_url: str = Field(
+        "",
+        description="Used when alertmanager_url is empty: alerts are POSTed here as Alertmanager "
+        "webhook JSON (version 4); silences are kept in data_dir/silences.json.",
+    )
 
     max_clock_skew_s: float = Field(
         300.0, gt=0, description="Readings stamped further than this in the future are rejected."

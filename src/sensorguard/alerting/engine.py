@@ -9,12 +9,14 @@ only the pending timers of conditions not yet long enough are in memory.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
+from sensorguard.alerting.delivery import Delivery
 from sensorguard.alerting.records import Alert
 from sensorguard.alerting.rules import (
     AlertRule,
@@ -23,13 +25,13 @@ from sensorguard.alerting.rules import (
     ThresholdCondition,
 )
 from sensorguard.alerting.store import AlertStore
+from sensorguard.errors import NotFound
 from sensorguard.schemas import Reading, Score, Sensor, utc_now
 from sensorguard.validation import SensorCatalog
 
 log = logging.getLogger(__name__)
 
 Change = Literal["opened", "updated", "resolved"]
-Notify = Callable[[Sequence[Alert]], None]
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class AlertEngine:
     rules: Sequence[AlertRule]
     store: AlertStore
     catalog: SensorCatalog
-    notify: Notify | None = None
+    delivery: Delivery | None = None
     clock: Callable[[], datetime] = utc_now
     actor: str = "engine"
     _watches: dict[tuple[str, str], _Watch] = field(default_factory=dict)
@@ -237,16 +239,21 @@ class AlertEngine:
                         self._fire(rule, sensor, seen, f"no reading for {minutes:.0f} min")
                     )
         self._deliver(changes)
-        if self.notify is not None:
+        if self.delivery is not None:
             # Alertmanager resolves a firing alert it has not heard of for resolve_timeout:
-            # every tick re-posts the active ones.
+            # every tick re-posts the active ones (receivers deduplicate).
             active = self.store.active()
             if active:
-                self.notify(active)
+                self.delivery.notify(active)
         return changes
 
     def _deliver(self, changes: Sequence[AlertChange]) -> None:
-        if self.notify is None or not changes:
+        if self.delivery is None or not changes:
             return
         latest = {c.alert.alert_id: c.alert for c in changes}
-        self.notify(list(latest.values()))
+        for alert in latest.values():
+            if alert.state == "resolved" and alert.silence_id:
+                # A silenced alert's "resolved" would be muted too: lift the silence first.
+                with contextlib.suppress(NotFound):
+                    self.delivery.expire_silence(alert.silence_id)
+        self.delivery.notify(list(latest.values()))

@@ -308,14 +308,14 @@ def run(
         metadata, stream = open_configured_metadata(settings), open_configured_stream(settings)
         store = AlertStore.from_settings(settings)
         rules = [r for r in _rules_from_db() if isinstance(r, AlertRule)]
-        engine = AlertEngine(
-            rules, store, CachedCatalog(metadata), notify=delivery_from_settings(settings).notify
-        )
+        delivery = delivery_from_settings(settings)
+        engine = AlertEngine(rules, store, CachedCatalog(metadata), delivery=delivery)
         try:
             stats = run_engine(
                 engine, stream, metadata, tick_s=tick_s, until_idle_s=until_idle, stop=stop
             )
         finally:
+            delivery.close()
             store.close()
             stream.close()
             metadata.close()

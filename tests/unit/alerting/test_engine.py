@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from sensorguard.alerting.engine import AlertEngine
@@ -24,9 +25,19 @@ def engine(
     *rules: dict[str, object],
     sent: list[Alert] | None = None,
 ) -> AlertEngine:
+    from sensorguard.alerting.delivery import LogDelivery
+
+    class Recorded(LogDelivery):
+        """The log delivery, also keeping what it was given."""
+
+        def notify(self, batch: Sequence[Alert]) -> None:
+            assert sent is not None
+            sent.extend(batch)
+            super().notify(batch)
+
     parsed = [parse_rule(r, source="test") for r in rules]
-    notify = (lambda batch: sent.extend(batch)) if sent is not None else None
-    return AlertEngine(parsed, alerts, metadata, notify=notify, clock=lambda: minute(0))
+    delivery = Recorded() if sent is not None else None
+    return AlertEngine(parsed, alerts, metadata, delivery=delivery, clock=lambda: minute(0))
 
 
 def reading(sensor: str, i: float, **channels: float) -> Reading:
@@ -151,3 +162,30 @@ def test_a_deadman_alert_fires_on_the_timer_and_resolves_when_the_sensor_reports
     assert e.tick(minute(12))[0].change == "updated"
     (back,) = e.on_readings([reading("th-1", 13, temperature=20)])
     assert back.change == "resolved"
+
+
+def test_an_acknowledged_alert_is_muted_and_its_resolution_still_reaches_the_receiver(
+    metadata: MetadataStore, alerts: AlertStore
+) -> None:
+    from sensorguard.alerting.delivery import LogDelivery
+
+    delivered: list[str] = []
+
+    class Receiver(LogDelivery):
+        """What actually goes out, after silences."""
+
+        def _send(self, alert: Alert) -> None:
+            delivered.append(alert.state)
+
+    delivery = Receiver()
+    parsed = [parse_rule(STUCK, source="test")]
+    e = AlertEngine(parsed, alerts, metadata, delivery=delivery, clock=lambda: minute(0))
+    (opened,) = e.on_scores([score("th-2", i, True, "stuck") for i in range(3)])
+    assert delivered == ["open"]
+    silence = delivery.silence(opened.alert, author="ops", comment="on it")
+    alerts.acknowledge(opened.alert.alert_id, "ops", silence_id=silence)
+    e.on_scores([score("th-2", 3, True, "stuck")])
+    e.tick(minute(4))
+    assert delivered == ["open"]  # muted while acknowledged
+    e.on_scores([score("th-2", 4 + i, False) for i in range(5)])
+    assert delivered == ["open", "resolved"]
