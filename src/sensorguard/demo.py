@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from sensorguard.stream import Stream
 
 
+ANCHOR_WEEKDAY = 1  # Tuesday (Monday = 0): the history covers Saturday to Monday night
+
+
 @dataclass(frozen=True)
 class ServiceURLs:
     """Where `demo --services` finds the real servers (the ones `make services-up` starts).
@@ -102,9 +105,12 @@ def run_demo(
             "[/dim]"
         )
 
-    # The history ends at the last UTC midnight: recent enough to look live, and the same
-    # seed gives the same fleet (and the same champions) all day, not a new one per minute.
-    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    # The history ends at the start of the last UTC Tuesday: recent enough to look live, and
+    # the same seed gives the same fleet (and the same champions) all week. The simulated
+    # sound follows the weekday (quieter weekends), so a daily anchor would change the data
+    # and the champions from one day to the next.
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    midnight = today - timedelta(days=(today.weekday() - ANCHOR_WEEKDAY) % 7)
     sim = simulate_fleet(
         SimulationConfig(
             sensors=sensors,

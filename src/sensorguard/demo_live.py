@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from sensorguard.alerting.records import Alert
 from sensorguard.schemas import Score, Sensor
 from sensorguard.settings import Settings
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from sensorguard.simulate import Simulation
 
 LATE_SENSOR = "th-late-1"
+RULES_DIR = Path(__file__).resolve().parents[2] / "infra" / "alerts"
 LATE_HOURS = 6
 
 
@@ -38,6 +40,8 @@ class LiveReport:
     late_scored: int = 0
     answers: list[dict[str, Any]] = field(default_factory=list)
     episodes: list[Score] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    webhook_posts: int = 0
 
 
 def late_sensor(sim: Simulation) -> tuple[Sensor, list[dict[str, Any]]]:
@@ -115,9 +119,70 @@ def run_live(
         "from its first reading on"
     )
     print_episodes(report.episodes, sim, console)
+    report.alerts, report.webhook_posts = _raise_alerts(settings, sim, console)
 
     report.answers = _serve_and_ask(settings, sim, api_key, rows, console)
     return report
+
+
+def _raise_alerts(settings: Settings, sim: Simulation, console: Console) -> tuple[list[Alert], int]:
+    """The shipped rules (infra/alerts/) over the scored stream, delivered to a webhook."""
+    from sensorguard.alerting.delivery import WebhookDelivery
+    from sensorguard.alerting.engine import AlertEngine
+    from sensorguard.alerting.receiver import webhook_receiver
+    from sensorguard.alerting.rules import load_rules_dir
+    from sensorguard.alerting.runner import run_engine
+    from sensorguard.alerting.store import AlertStore
+    from sensorguard.validation import CachedCatalog
+    from sensorguard.wiring import open_configured_metadata, open_configured_stream
+
+    rules = load_rules_dir(RULES_DIR)
+    metadata, stream = open_configured_metadata(settings), open_configured_stream(settings)
+    store = AlertStore.from_settings(settings)
+    try:
+        for rule in rules:
+            metadata.put_alert_rule(rule.name, rule.definition(), actor="demo")
+        with webhook_receiver() as receiver:
+            delivery = WebhookDelivery(
+                receiver.url, silences_path=settings.data_dir / "silences.json"
+            )
+            # Event time: the simulated history ends at sim.end, so that is "now" for the
+            # deadman timer (the wall clock would find every sensor silent since midnight).
+            engine = AlertEngine(
+                rules, store, CachedCatalog(metadata), delivery=delivery, clock=lambda: sim.end
+            )
+            stats = run_engine(engine, stream, metadata, until_idle_s=1.0)
+            delivery.close()
+            posts = receiver.bodies
+        raised = store.history(start=sim.start, limit=10_000)
+    finally:
+        store.close()
+        stream.close()
+        metadata.close()
+    firing = sum(b.get("status") == "firing" for b in posts)
+    console.print(
+        f"[bold]alerts[/bold] {len(rules)} rules from infra/alerts/ over {stats.scores:,} scores "
+        f"and {stats.readings:,} readings: {stats.opened} alerts opened, {stats.resolved} "
+        f"resolved; the webhook received {len(posts)} notifications ({firing} firing, "
+        f"{len(posts) - firing} resolved: replayed history opens and closes most alerts "
+        "within one batch, so receivers hear their end)"
+    )
+    table = Table(title="Alerts raised (newest first, at most 12)")
+    for col in ("id", "rule", "sensor", "severity", "kind", "started", "state", "summary"):
+        table.add_column(col)
+    for a in raised[:12]:
+        table.add_row(
+            str(a.alert_id),
+            a.rule,
+            a.sensor_id,
+            a.severity,
+            a.kind,
+            a.started_at.strftime("%m-%d %H:%M"),
+            a.state,
+            a.summary,
+        )
+    console.print(table)
+    return raised, len(posts)
 
 
 def print_episodes(onsets: list[Score], sim: Simulation, console: Console) -> None:
