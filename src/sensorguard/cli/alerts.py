@@ -193,13 +193,13 @@ def ack(
     with cli_errors():
         settings = get_settings()
         store = AlertStore.from_settings(settings)
+        delivery = delivery_from_settings(settings)
         try:
             alert = store.get(alert_id)
-            silence = delivery_from_settings(settings).silence(
-                alert, author=cli_actor(), comment=comment
-            )
+            silence = delivery.silence(alert, author=cli_actor(), comment=comment)
             acked = store.acknowledge(alert_id, cli_actor(), silence_id=silence)
         finally:
+            delivery.close()
             store.close()
     typer.echo(f"alert {acked.alert_id} acknowledged (silence {silence})")
 
@@ -217,13 +217,14 @@ def resolve(
     with cli_errors():
         settings = get_settings()
         store = AlertStore.from_settings(settings)
+        delivery = delivery_from_settings(settings)
         try:
             done = store.resolve(alert_id, cli_actor(), reason=reason)
-            delivery = delivery_from_settings(settings)
             if done.silence_id:
                 delivery.expire_silence(done.silence_id)
             delivery.notify([done])
         finally:
+            delivery.close()
             store.close()
     typer.echo(f"alert {done.alert_id} resolved")
 
