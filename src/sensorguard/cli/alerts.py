@@ -324,3 +324,20 @@ def run(
         f"{len(rules)} rules over {stats.scores:,} scores and {stats.readings:,} readings: "
         f"{stats.opened} alerts opened, {stats.resolved} resolved"
     )
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8002,
+) -> None:
+    """Serve the alerts API: GET /v1/alerts, /v1/alerts/history, /v1/rules; POST
+    /v1/alerts/ID/ack and /resolve; PUT /v1/rules/NAME. Every route needs an API key."""
+    import uvicorn
+
+    from sensorguard.alerting.api import create_alerts_app
+    from sensorguard.settings import get_settings
+
+    with cli_errors():
+        app = create_alerts_app(get_settings())
+    uvicorn.run(app, host=host, port=port, log_level="info")
