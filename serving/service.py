@@ -8,8 +8,6 @@ Every route, including /metrics, /docs and the probes, needs an API key
 
 from __future__ import annotations
 
-import os
-
 import bentoml
 from bentoml.exceptions import InvalidArgument, ServiceUnavailable
 from fastapi import FastAPI
@@ -36,20 +34,24 @@ def _authorizer() -> Authorizer:
     return Authorizer(open_configured_metadata(settings), settings)
 
 
+# The decorators below need the bind address and limits when this file is imported: read them
+# from the settings (one home for their defaults), opening no backend.
+_SETTINGS = get_settings()
+
 models_app = FastAPI(title="SensorGuard models", docs_url=None, redoc_url=None, openapi_url=None)
 
 
 @bentoml.service(
     name="sensorguard",
     http={
-        "host": os.environ.get("SENSORGUARD_SERVE_HOST", "127.0.0.1"),
-        "port": int(os.environ.get("SENSORGUARD_SERVE_PORT", "3000")),
+        "host": _SETTINGS.serve_host,
+        "port": _SETTINGS.serve_port,
     },
     # Beyond max_concurrency requests are answered 503 at once instead of queueing behind
     # work whose clients have given up (measured: 10 s at 100 req/s left 45 s of backlog).
     traffic={
         "timeout": 30,
-        "max_concurrency": int(os.environ.get("SENSORGUARD_SERVE_MAX_CONCURRENCY", "8")),
+        "max_concurrency": _SETTINGS.serve_max_concurrency,
     },
     workers=1,
 )
@@ -81,9 +83,7 @@ class SensorGuard:
         return self.core.ready()
 
 
-SensorGuard.add_asgi_middleware(
-    BodyLimitMiddleware, max_bytes=int(os.environ.get("SENSORGUARD_SERVE_MAX_BYTES", "1000000"))
-)
+SensorGuard.add_asgi_middleware(BodyLimitMiddleware, max_bytes=_SETTINGS.serve_max_bytes)
 SensorGuard.add_asgi_middleware(
     ApiKeyMiddleware, authorizer=_authorizer, permission_for=permission_for
 )

@@ -8,7 +8,6 @@ the faults the stream found on the held-out day and the kinds it gave them.
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -213,31 +212,6 @@ def print_episodes(onsets: list[Score], sim: Simulation, console: Console) -> No
     console.print(table)
 
 
-def _absolute(url: str) -> str:
-    """A sqlite:/// URL with an absolute path: the server runs in another working directory."""
-    prefix = "sqlite:///"
-    if url.startswith(prefix):
-        return prefix + str(Path(url[len(prefix) :]).absolute())
-    return url
-
-
-def _serve_env(settings: Settings, port: int) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "SENSORGUARD_DATA_DIR": str(settings.data_dir.absolute()),
-            "SENSORGUARD_STORE_URL": _absolute(settings.store_url),
-            "SENSORGUARD_STREAM_URL": _absolute(settings.stream_url),
-            "SENSORGUARD_METADATA_URL": _absolute(settings.metadata_url),
-            "SENSORGUARD_MLFLOW_TRACKING_URI": _absolute(settings.mlflow_tracking_uri),
-            "SENSORGUARD_SERVE_PORT": str(port),
-        }
-    )
-    if settings.model_specs_dir is not None:
-        env["SENSORGUARD_MODEL_SPECS_DIR"] = str(settings.model_specs_dir.absolute())
-    return env
-
-
 def _serve_and_ask(
     settings: Settings,
     sim: Simulation,
@@ -253,7 +227,9 @@ def _serve_and_ask(
     port = free_port()
     log_path = settings.data_dir / "bentoml-demo.log"
     base, headers = f"http://127.0.0.1:{port}", {"X-API-Key": api_key}
-    proc = process.start_bentoml(_serve_env(settings, port), "127.0.0.1", port, log_path)
+    proc = process.start_bentoml(
+        process.settings_env(settings, serve_port=str(port)), "127.0.0.1", port, log_path
+    )
     try:
         ready_s = process.wait_ready(proc, base, headers, log_path)
         console.print(

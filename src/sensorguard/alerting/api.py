@@ -7,15 +7,15 @@ the key's user; acknowledging silences the alert's notifications like `sensorgua
 
 # No `from __future__ import annotations`: FastAPI resolves the route signatures at runtime.
 
-import contextlib
 from typing import Annotated, Any
 
 from fastapi import Body, FastAPI, HTTPException, Query, Request
 from pydantic import BaseModel
 
+from sensorguard.alerting import actions
 from sensorguard.alerting.delivery import Delivery, delivery_from_settings
 from sensorguard.alerting.records import Alert
-from sensorguard.alerting.rules import AlertRule, parse_rule
+from sensorguard.alerting.rules import AlertRule, parse_rule, stored_rules
 from sensorguard.alerting.store import AlertStore
 from sensorguard.auth import Permission, principal_of
 from sensorguard.errors import ConfigError, NotFound, ValidationFailed
@@ -91,35 +91,30 @@ def create_alerts_app(
     @app.post(f"{ALERTS_PREFIX}/{{alert_id}}/ack", response_model=Alert)
     def acknowledge(alert_id: int, request: Request, body: Acknowledge | None = None) -> Alert:
         """Acknowledge: its notifications are silenced."""
-        alert = found(alert_id)
-        if alert.state != "open":
-            raise HTTPException(409, f"alert {alert_id} is {alert.state}, not open")
-        silence = sender.silence(
-            alert, author=actor(request), comment=(body or Acknowledge()).comment
-        )
-        return alerts.acknowledge(alert_id, actor(request), silence_id=silence)
+        found(alert_id)
+        try:
+            return actions.acknowledge(
+                alerts, sender, alert_id, actor(request), (body or Acknowledge()).comment
+            )
+        except ValidationFailed as err:
+            raise HTTPException(409, str(err)) from None
 
     @app.post(f"{ALERTS_PREFIX}/{{alert_id}}/resolve", response_model=Alert)
     def resolve(alert_id: int, request: Request, body: Resolve | None = None) -> Alert:
         """Resolve by hand: the silence is lifted and receivers hear 'resolved'."""
-        alert = found(alert_id)
-        if alert.state == "resolved":
-            raise HTTPException(409, f"alert {alert_id} is already resolved")
-        done = alerts.resolve(alert_id, actor(request), reason=(body or Resolve()).reason)
-        if done.silence_id:
-            with contextlib.suppress(NotFound):
-                sender.expire_silence(done.silence_id)
-        sender.notify([done])
-        return done
+        found(alert_id)
+        try:
+            return actions.resolve(
+                alerts, sender, alert_id, actor(request), (body or Resolve()).reason
+            )
+        except ValidationFailed as err:
+            raise HTTPException(409, str(err)) from None
 
     @app.get(RULES_PREFIX, response_model=list[AlertRule])
     def rules() -> list[AlertRule]:
         metadata = open_configured_metadata(settings)
         try:
-            return [
-                AlertRule.from_record(r.name, r.definition, r.enabled)
-                for r in metadata.list_alert_rules()
-            ]
+            return stored_rules(metadata)
         finally:
             metadata.close()
 

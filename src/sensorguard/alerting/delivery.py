@@ -210,10 +210,47 @@ class _HTTP:
         self.client.close()
 
 
+class _Silencing:
+    """`silence` and `maintenance_window` over a backend's `_create_silence`: every delivery
+    silences alike, so acknowledging works whatever the target."""
+
+    default_silence: timedelta
+    _clock: Clock
+
+    def _create_silence(
+        self,
+        matchers: Mapping[str, str],
+        start: datetime,
+        end: datetime,
+        author: str,
+        comment: str,
+    ) -> str:
+        raise NotImplementedError
+
+    def silence(
+        self, alert: Alert, *, author: str, comment: str, until: datetime | None = None
+    ) -> str:
+        now = self._clock()
+        end = _silence_end(now, until, self.default_silence)
+        return self._create_silence(silence_matchers(alert), now, end, author, comment)
+
+    def maintenance_window(
+        self,
+        matchers: Mapping[str, str],
+        start: datetime,
+        end: datetime,
+        *,
+        author: str,
+        comment: str,
+    ) -> str:
+        _check_window(matchers, start, end)
+        return self._create_silence(matchers, start, end, author, comment)
+
+
 # ---------------------------------------------------------------------------------------------
 # Alertmanager
 # ---------------------------------------------------------------------------------------------
-class AlertmanagerDelivery:
+class AlertmanagerDelivery(_Silencing):
     """Alerts and silences through Prometheus Alertmanager's v2 API.
 
     Alertmanager groups, deduplicates, repeats and routes; a firing alert posted without endsAt
@@ -259,25 +296,6 @@ class AlertmanagerDelivery:
     def notify(self, alerts: Sequence[Alert]) -> None:
         if alerts:
             self._http.request("POST", "/api/v2/alerts", json=[self.payload(a) for a in alerts])
-
-    def silence(
-        self, alert: Alert, *, author: str, comment: str, until: datetime | None = None
-    ) -> str:
-        now = self._clock()
-        end = _silence_end(now, until, self.default_silence)
-        return self._create_silence(silence_matchers(alert), now, end, author, comment)
-
-    def maintenance_window(
-        self,
-        matchers: Mapping[str, str],
-        start: datetime,
-        end: datetime,
-        *,
-        author: str,
-        comment: str,
-    ) -> str:
-        _check_window(matchers, start, end)
-        return self._create_silence(matchers, start, end, author, comment)
 
     def expire_silence(self, silence_id: str) -> None:
         self._http.request("DELETE", f"/api/v2/silence/{silence_id}", not_found="silence")
@@ -392,19 +410,19 @@ class LocalSilences:
         return next((s for s in self.all() if s.mutes(labels, now)), None)
 
 
-class _LocalDelivery:
+class _LocalDelivery(_Silencing):
     """Silences and deduplication kept by SensorGuard itself, as Alertmanager would do them;
     subclasses say how an unmuted alert is sent."""
 
     def __init__(
         self,
         *,
-        silences_path: Path | None,
-        link_base: str,
-        link_template: str,
-        default_silence: timedelta,
-        repeat_interval: timedelta,
-        clock: Clock,
+        silences_path: Path | None = None,
+        link_base: str = "",
+        link_template: str = LINK_TEMPLATE,
+        default_silence: timedelta = DEFAULT_SILENCE,
+        repeat_interval: timedelta = DEFAULT_REPEAT,
+        clock: Clock = _utcnow,
     ):
         self.silences = LocalSilences(silences_path, clock=clock)
         self.link_base = link_base
@@ -434,23 +452,14 @@ class _LocalDelivery:
             self._send(alert)
             self._sent[key] = (status, now)
 
-    def silence(
-        self, alert: Alert, *, author: str, comment: str, until: datetime | None = None
-    ) -> str:
-        now = self._clock()
-        end = _silence_end(now, until, self.default_silence)
-        return self.silences.add(silence_matchers(alert), now, end, author, comment)
-
-    def maintenance_window(
+    def _create_silence(
         self,
         matchers: Mapping[str, str],
         start: datetime,
         end: datetime,
-        *,
         author: str,
         comment: str,
     ) -> str:
-        _check_window(matchers, start, end)
         return self.silences.add(matchers, start, end, author, comment)
 
     def expire_silence(self, silence_id: str) -> None:
@@ -527,25 +536,6 @@ class WebhookDelivery(_LocalDelivery):
 
 class LogDelivery(_LocalDelivery):
     """One log line per alert: the fallback when no Alertmanager or webhook is configured."""
-
-    def __init__(
-        self,
-        *,
-        silences_path: Path | None = None,
-        link_base: str = "",
-        link_template: str = LINK_TEMPLATE,
-        default_silence: timedelta = DEFAULT_SILENCE,
-        repeat_interval: timedelta = DEFAULT_REPEAT,
-        clock: Clock = _utcnow,
-    ):
-        super().__init__(
-            silences_path=silences_path,
-            link_base=link_base,
-            link_template=link_template,
-            default_silence=default_silence,
-            repeat_interval=repeat_interval,
-            clock=clock,
-        )
 
     def _send(self, alert: Alert) -> None:
         firing = _ends_at(alert) is None

@@ -9,13 +9,13 @@ only the pending timers of conditions not yet long enough are in memory.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
+from sensorguard.alerting.actions import announce
 from sensorguard.alerting.delivery import Delivery
 from sensorguard.alerting.records import Alert
 from sensorguard.alerting.rules import (
@@ -25,7 +25,6 @@ from sensorguard.alerting.rules import (
     ThresholdCondition,
 )
 from sensorguard.alerting.store import AlertStore
-from sensorguard.errors import NotFound
 from sensorguard.schemas import Reading, Score, Sensor, utc_now
 from sensorguard.validation import SensorCatalog
 
@@ -251,9 +250,4 @@ class AlertEngine:
         if self.delivery is None or not changes:
             return
         latest = {c.alert.alert_id: c.alert for c in changes}
-        for alert in latest.values():
-            if alert.state == "resolved" and alert.silence_id:
-                # A silenced alert's "resolved" would be muted too: lift the silence first.
-                with contextlib.suppress(NotFound):
-                    self.delivery.expire_silence(alert.silence_id)
-        self.delivery.notify(list(latest.values()))
+        announce(self.delivery, list(latest.values()))

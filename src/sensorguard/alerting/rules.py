@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -36,6 +36,9 @@ from pydantic import (
 from sensorguard.alerting.records import Severity
 from sensorguard.errors import ConfigError
 from sensorguard.schemas import Sensor
+
+if TYPE_CHECKING:
+    from sensorguard.metadata import MetadataStore
 
 RuleName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
 
@@ -199,3 +202,10 @@ def load_rules_file(path: Path) -> list[AlertRule]:
 def load_rules_dir(directory: Path) -> list[AlertRule]:
     """Every ``*.yaml`` rule file of a folder, in name order."""
     return [rule for path in sorted(directory.glob("*.yaml")) for rule in load_rules_file(path)]
+
+
+def stored_rules(metadata: MetadataStore) -> list[AlertRule]:
+    """The rules kept in the metadata database, enabled or not."""
+    return [
+        AlertRule.from_record(r.name, r.definition, r.enabled) for r in metadata.list_alert_rules()
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from sensorguard.alerting.engine import AlertChange, AlertEngine
-from sensorguard.stream import ANOMALY_SCORES, SENSOR_DATA, Stream
+from sensorguard.stream import ANOMALY_SCORES, SENSOR_DATA, Stream, poll_batches
 from sensorguard.stream.codec import decode_reading, decode_score
 
 if TYPE_CHECKING:
@@ -51,19 +52,22 @@ def run_engine(
     stop = stop or threading.Event()
     stats = EngineStats()
     consumer = stream.consumer([ANOMALY_SCORES, SENSOR_DATA], group)
-    last_tick = 0.0
-    idle_since = time.monotonic()
+    last_tick = -math.inf
+
+    def tick_when_due() -> None:
+        nonlocal last_tick
+        if time.monotonic() - last_tick >= tick_s:
+            stats.count(engine.tick(sensors=metadata.list_sensors()))
+            last_tick = time.monotonic()
+
     try:
-        while not stop.is_set():
-            if time.monotonic() - last_tick >= tick_s:
-                stats.count(engine.tick(sensors=metadata.list_sensors()))
-                last_tick = time.monotonic()
-            records = consumer.poll(batch_size, timeout_s=0.5)
+        tick_when_due()
+        for records in poll_batches(
+            consumer, stop=stop, batch_size=batch_size, until_idle_s=until_idle_s
+        ):
+            tick_when_due()
             if not records:
-                if until_idle_s is not None and time.monotonic() - idle_since >= until_idle_s:
-                    break
                 continue
-            idle_since = time.monotonic()
             scores, readings = [], []
             for rec in records:
                 try:

@@ -6,11 +6,15 @@ import signal
 import threading
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from sensorguard.cli._common import JsonFlag, cli_actor, cli_errors, print_json, print_table
+
+if TYPE_CHECKING:
+    from sensorguard.alerting.records import Alert
+    from sensorguard.alerting.rules import AlertRule
 
 app = typer.Typer(
     help=(
@@ -27,17 +31,14 @@ app = typer.Typer(
 )
 
 
-def _rules_from_db() -> list[object]:
-    from sensorguard.alerting.rules import AlertRule
+def _rules_from_db() -> list[AlertRule]:
+    from sensorguard.alerting.rules import stored_rules
     from sensorguard.settings import get_settings
     from sensorguard.wiring import open_configured_metadata
 
     metadata = open_configured_metadata(get_settings())
     try:
-        return [
-            AlertRule.from_record(r.name, r.definition, r.enabled)
-            for r in metadata.list_alert_rules()
-        ]
+        return stored_rules(metadata)
     finally:
         metadata.close()
 
@@ -65,10 +66,8 @@ def load(
 @app.command("rules")
 def rules(as_json: JsonFlag = False) -> None:
     """The stored rules."""
-    from sensorguard.alerting.rules import AlertRule
-
     with cli_errors():
-        found = [r for r in _rules_from_db() if isinstance(r, AlertRule)]
+        found = _rules_from_db()
     if as_json:
         print_json([r.model_dump(mode="json") for r in found])
         return
@@ -116,9 +115,7 @@ def disable(name: Annotated[str, typer.Argument(help="Rule name.")]) -> None:
     _set_enabled(name, False)
 
 
-def _alert_rows(alerts: list[object]) -> list[tuple[object, ...]]:
-    from sensorguard.alerting.records import Alert
-
+def _alert_rows(alerts: list[Alert]) -> list[tuple[object, ...]]:
     return [
         (
             a.alert_id,
@@ -132,7 +129,6 @@ def _alert_rows(alerts: list[object]) -> list[tuple[object, ...]]:
             a.summary,
         )
         for a in alerts
-        if isinstance(a, Alert)
     ]
 
 
@@ -152,7 +148,7 @@ def active(as_json: JsonFlag = False) -> None:
     if as_json:
         print_json([a.model_dump(mode="json") for a in found])
     else:
-        print_table(f"{len(found)} active alerts", _COLUMNS, _alert_rows(list(found)))
+        print_table(f"{len(found)} active alerts", _COLUMNS, _alert_rows(found))
 
 
 @app.command("history")
@@ -177,7 +173,7 @@ def history(
     if as_json:
         print_json([a.model_dump(mode="json") for a in found])
     else:
-        print_table(f"{len(found)} alerts", _COLUMNS, _alert_rows(list(found)))
+        print_table(f"{len(found)} alerts", _COLUMNS, _alert_rows(found))
 
 
 @app.command("ack")
@@ -186,6 +182,7 @@ def ack(
     comment: Annotated[str, typer.Option(help="Why; shown on the silence.")] = "acknowledged",
 ) -> None:
     """Acknowledge an alert: its notifications are silenced (in Alertmanager when configured)."""
+    from sensorguard.alerting import actions
     from sensorguard.alerting.delivery import delivery_from_settings
     from sensorguard.alerting.store import AlertStore
     from sensorguard.settings import get_settings
@@ -195,13 +192,11 @@ def ack(
         store = AlertStore.from_settings(settings)
         delivery = delivery_from_settings(settings)
         try:
-            alert = store.get(alert_id)
-            silence = delivery.silence(alert, author=cli_actor(), comment=comment)
-            acked = store.acknowledge(alert_id, cli_actor(), silence_id=silence)
+            acked = actions.acknowledge(store, delivery, alert_id, cli_actor(), comment)
         finally:
             delivery.close()
             store.close()
-    typer.echo(f"alert {acked.alert_id} acknowledged (silence {silence})")
+    typer.echo(f"alert {acked.alert_id} acknowledged (silence {acked.silence_id})")
 
 
 @app.command("resolve")
@@ -210,6 +205,7 @@ def resolve(
     reason: Annotated[str, typer.Option(help="What was done.")] = "resolved by an operator",
 ) -> None:
     """Resolve an alert by hand; its silence (if any) is lifted and receivers hear 'resolved'."""
+    from sensorguard.alerting import actions
     from sensorguard.alerting.delivery import delivery_from_settings
     from sensorguard.alerting.store import AlertStore
     from sensorguard.settings import get_settings
@@ -219,10 +215,7 @@ def resolve(
         store = AlertStore.from_settings(settings)
         delivery = delivery_from_settings(settings)
         try:
-            done = store.resolve(alert_id, cli_actor(), reason=reason)
-            if done.silence_id:
-                delivery.expire_silence(done.silence_id)
-            delivery.notify([done])
+            done = actions.resolve(store, delivery, alert_id, cli_actor(), reason)
         finally:
             delivery.close()
             store.close()
@@ -242,7 +235,7 @@ def dry_run_cmd(
     """How many alerts a rule would have raised over stored data, when, and for which sensors;
     nothing is opened or sent."""
     from sensorguard.alerting.replay import dry_run
-    from sensorguard.alerting.rules import AlertRule, load_rules_file
+    from sensorguard.alerting.rules import load_rules_file
     from sensorguard.errors import NotFound
     from sensorguard.pipelines.training import parse_time
     from sensorguard.schemas import utc_now
@@ -251,9 +244,9 @@ def dry_run_cmd(
 
     with cli_errors():
         candidates = load_rules_file(file) if file else _rules_from_db()
-        chosen = next((r for r in candidates if isinstance(r, AlertRule) and r.name == rule), None)
+        chosen = next((r for r in candidates if r.name == rule), None)
         if chosen is None:
-            names = [r.name for r in candidates if isinstance(r, AlertRule)]
+            names = [r.name for r in candidates]
             raise NotFound("alert rule", rule, known=names)
         stop = parse_time(end) or utc_now()
         settings = get_settings()
@@ -280,7 +273,7 @@ def dry_run_cmd(
         f"{result.sensors} matching sensors ({result.readings:,} readings, "
         f"{result.scores:,} scores replayed)"
     )
-    print_table("would have raised", _COLUMNS, _alert_rows(list(result.alerts[:50])))
+    print_table("would have raised", _COLUMNS, _alert_rows(result.alerts[:50]))
 
 
 @app.command("run")
@@ -294,7 +287,6 @@ def run(
     webhook or the log, by settings); deadman rules on a timer. Until SIGTERM or Ctrl-C."""
     from sensorguard.alerting.delivery import delivery_from_settings
     from sensorguard.alerting.engine import AlertEngine
-    from sensorguard.alerting.rules import AlertRule
     from sensorguard.alerting.runner import run_engine
     from sensorguard.alerting.store import AlertStore
     from sensorguard.settings import get_settings
@@ -308,7 +300,7 @@ def run(
         settings = get_settings()
         metadata, stream = open_configured_metadata(settings), open_configured_stream(settings)
         store = AlertStore.from_settings(settings)
-        rules = [r for r in _rules_from_db() if isinstance(r, AlertRule)]
+        rules = _rules_from_db()
         delivery = delivery_from_settings(settings)
         engine = AlertEngine(rules, store, CachedCatalog(metadata), delivery=delivery)
         try:

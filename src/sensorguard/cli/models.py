@@ -13,6 +13,8 @@ from sensorguard.errors import NotFound
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+    from sensorguard.champion import RegistryChange
+
 app = typer.Typer(
     help=(
         "Registered models per sensor group (MLflow registry): list versions, compare them, "
@@ -49,6 +51,14 @@ def _client() -> MlflowClient:
     from sensorguard.training.tracking import mlflow_client
 
     return mlflow_client(get_settings())
+
+
+def _audit(change: RegistryChange) -> None:
+    """A registry change by the CLI's user, into the audit log."""
+    from sensorguard.champion import audit_registry_changes
+    from sensorguard.settings import get_settings
+
+    audit_registry_changes(get_settings(), cli_actor(), [change])
 
 
 def _short(value: str) -> str:
@@ -178,8 +188,7 @@ def challenger(
 ) -> None:
     """Make a version @challenger: the stream scorer scores it beside the champion (never
     alerting) so `models compare GROUP --shadow` can show both on the same live readings."""
-    from sensorguard.champion import RegistryChange, audit_registry_changes, set_challenger
-    from sensorguard.settings import get_settings
+    from sensorguard.champion import RegistryChange, set_challenger
 
     with cli_errors():
         former = set_challenger(_client(), group, version, reason="manual")
@@ -191,7 +200,7 @@ def challenger(
             former=former,
             reason="manual",
         )
-        audit_registry_changes(get_settings(), cli_actor(), [change])
+        _audit(change)
     typer.echo(f"sensorguard-{group}: v{version} is @challenger")
 
 
@@ -221,8 +230,7 @@ def promote(
 
     With --challenger, the gate's shadow evidence decides instead of a person.
     """
-    from sensorguard.champion import RegistryChange, audit_registry_changes, force_promote
-    from sensorguard.settings import get_settings
+    from sensorguard.champion import RegistryChange, force_promote
 
     if from_challenger == (version is not None):
         raise typer.BadParameter("give a VERSION or --challenger, not both or neither")
@@ -240,7 +248,7 @@ def promote(
             former=former,
             reason="manual promotion",
         )
-        audit_registry_changes(get_settings(), cli_actor(), [change])
+        _audit(change)
     kept = f"; v{former} is @previous" if former else ""
     typer.echo(f"sensorguard-{group}: v{version} is @champion{kept}")
 
@@ -249,13 +257,12 @@ def _promote_challenger(group: str, hours: float | None, end: str | None) -> Non
     from sensorguard.champion import (
         CHALLENGER,
         RegistryChange,
-        audit_registry_changes,
         promote,
         version_by_alias,
     )
     from sensorguard.serving.shadow import group_shadow, shadow_problems
     from sensorguard.settings import get_settings
-    from sensorguard.specs import load_configured_specs
+    from sensorguard.specs import load_configured_specs, registered_model_name
 
     with cli_errors():
         settings = get_settings()
@@ -269,37 +276,29 @@ def _promote_challenger(group: str, hours: float | None, end: str | None) -> Non
         start, stop = _window(hours or 2 * max(gate.shadow_hours, 1.0), end)
         problems = shadow_problems(group_shadow(settings, group, start, stop), gate)
         if problems:
-            audit_registry_changes(
-                settings,
-                cli_actor(),
-                [
-                    RegistryChange(
-                        "model.promote_challenger",
-                        group,
-                        version,
-                        "refused",
-                        reason="; ".join(problems),
-                    )
-                ],
+            _audit(
+                RegistryChange(
+                    "model.promote_challenger",
+                    group,
+                    version,
+                    "refused",
+                    reason="; ".join(problems),
+                )
             )
             typer.echo(f"sensorguard-{group}: v{version} stays @challenger: " + "; ".join(problems))
             raise typer.Exit(1)
         reason = f"shadow evidence passed the gate ({stop - start} of live scoring)"
         former = promote(client, group, version, reason=reason)
-        client.delete_registered_model_alias(f"sensorguard-{group}", CHALLENGER)
-        audit_registry_changes(
-            settings,
-            cli_actor(),
-            [
-                RegistryChange(
-                    "model.promote_challenger",
-                    group,
-                    version,
-                    "promoted",
-                    former=former,
-                    reason=reason,
-                )
-            ],
+        client.delete_registered_model_alias(registered_model_name(group), CHALLENGER)
+        _audit(
+            RegistryChange(
+                "model.promote_challenger",
+                group,
+                version,
+                "promoted",
+                former=former,
+                reason=reason,
+            )
         )
     typer.echo(f"sensorguard-{group}: v{version} is @champion ({reason})")
 
@@ -307,9 +306,8 @@ def _promote_challenger(group: str, hours: float | None, end: str | None) -> Non
 @app.command()
 def rollback(group: Annotated[str, typer.Argument(help="Sensor group.")]) -> None:
     """Put @previous back on @champion."""
-    from sensorguard.champion import RegistryChange, audit_registry_changes
+    from sensorguard.champion import RegistryChange
     from sensorguard.champion import rollback as do_rollback
-    from sensorguard.settings import get_settings
 
     with cli_errors():
         demoted, restored = do_rollback(_client(), group)
@@ -321,7 +319,7 @@ def rollback(group: Annotated[str, typer.Argument(help="Sensor group.")]) -> Non
             former=demoted,
             reason="manual rollback",
         )
-        audit_registry_changes(get_settings(), cli_actor(), [change])
+        _audit(change)
     typer.echo(f"sensorguard-{group}: v{restored} is @champion again (v{demoted} demoted)")
 
 

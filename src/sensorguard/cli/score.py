@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import threading
 from contextlib import nullcontext
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,8 +16,6 @@ app = typer.Typer(
     help="Score live data with the promoted models: the stream scorer.",
     no_args_is_help=True,
 )
-
-SERVING_DIR = Path(__file__).resolve().parents[3] / "serving"
 
 
 @app.command("stream")
@@ -123,19 +119,9 @@ def serve(
     Example:  curl -XPOST localhost:3000/score -H "X-API-Key: $KEY" -H 'content-type: application/json'
     -d '{"readings":[{"sensor_id":"th-001","ts":"2026-01-01T00:00:00Z","channels":{"temperature":21.5}}]}'
     """
+    from sensorguard.serving import process
     from sensorguard.settings import get_settings
 
     settings = get_settings()
-    bentoml = Path(sys.executable).with_name("bentoml")
-    args = [
-        str(bentoml),
-        "serve",
-        "service:SensorGuard",
-        "--working-dir",
-        str(SERVING_DIR),
-        "--host",
-        host or settings.serve_host,
-        "--port",
-        str(port or settings.serve_port),
-    ]
-    os.execv(args[0], args)
+    args = process.bentoml_command(host or settings.serve_host, port or settings.serve_port)
+    os.execve(args[0], args, process.settings_env(settings))

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sensorguard import metrics
+from sensorguard.errors import BackendUnavailable
 from sensorguard.schemas import BatchResult
 from sensorguard.stream import SENSOR_DATA, SENSOR_DATA_DLQ, Stream
 from sensorguard.stream.codec import dead_letter, encode_reading
 from sensorguard.validation import ReadingValidator
+
+log = logging.getLogger(__name__)
 
 
 class IngestPipeline:
@@ -46,6 +50,26 @@ class IngestPipeline:
         for rej in result.rejected:
             metrics.READINGS_REJECTED.labels(door, rej.field).inc()
         return result
+
+
+def retry_until_stopped(
+    step: Callable[[], object],
+    *,
+    what: str,
+    stop: threading.Event,
+    cap_s: float = 30.0,
+    on_retry: Callable[[], None] | None = None,
+) -> bool:
+    """Run ``step`` until a backend takes it (True) or ``stop`` is set while it fails (False)."""
+    for delay in retry_delays(stop, cap_s):
+        try:
+            step()
+            return True
+        except BackendUnavailable as err:
+            if on_retry is not None:
+                on_retry()
+            log.warning("%s failed (%s); retrying in %.1fs", what, err, delay)
+    return False
 
 
 def retry_delays(stop: threading.Event, cap_s: float = 30.0) -> Iterator[float]:

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from pydantic import ValidationError
 
 from sensorguard import metrics
-from sensorguard.errors import BackendUnavailable
-from sensorguard.ingest.pipeline import retry_delays
+from sensorguard.ingest.pipeline import retry_until_stopped
 from sensorguard.schemas import Reading, Rejection
 from sensorguard.store import TimeSeriesStore
-from sensorguard.stream import SENSOR_DATA, SENSOR_DATA_DLQ, Record, Stream
+from sensorguard.stream import SENSOR_DATA, SENSOR_DATA_DLQ, Record, Stream, poll_batches
 from sensorguard.stream.codec import dead_letter, decode_reading
 
 log = logging.getLogger(__name__)
@@ -50,16 +48,13 @@ def run_writer(
     stop = stop or threading.Event()
     stats = WriterStats()
     consumer = stream.consumer([SENSOR_DATA], group)
-    idle_since = time.monotonic()
     try:
-        while not stop.is_set():
-            records = consumer.poll(batch_size, timeout_s=0.5)
+        for records in poll_batches(
+            consumer, stop=stop, batch_size=batch_size, until_idle_s=until_idle_s
+        ):
             metrics.WRITER_BATCH.set(len(records))
             if not records:
-                if until_idle_s is not None and time.monotonic() - idle_since >= until_idle_s:
-                    break
                 continue
-            idle_since = time.monotonic()
             stats.polled += len(records)
             readings = _decode(stream, records, stats)
             if not _write_with_retry(store, readings, stats, stop, max_backoff_s):
@@ -98,13 +93,15 @@ def _write_with_retry(
     max_backoff_s: float,
 ) -> bool:
     """True once the store took the batch; False if stopped while it was still failing."""
-    for delay in retry_delays(stop, max_backoff_s):
-        try:
-            stats.written += store.write_readings(readings)
-            metrics.WRITER_WRITTEN.inc(len(readings))
-            return True
-        except BackendUnavailable as err:
-            stats.retries += 1
-            metrics.WRITER_RETRIES.inc()
-            log.warning("store write failed (%s); retrying in %.1fs", err, delay)
-    return False
+
+    def write() -> None:
+        stats.written += store.write_readings(readings)
+        metrics.WRITER_WRITTEN.inc(len(readings))
+
+    def retried() -> None:
+        stats.retries += 1
+        metrics.WRITER_RETRIES.inc()
+
+    return retry_until_stopped(
+        write, what="store write", stop=stop, cap_s=max_backoff_s, on_retry=retried
+    )

@@ -14,7 +14,6 @@ feature windows behind them, so an episode that was open is open again.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,8 +22,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from sensorguard.scoring.model import finite_or_nan
 from sensorguard.transforms.batch import NO_CARRY, ChannelCarry
-from sensorguard.transforms.spec import SEP
 from sensorguard.transforms.stream import epoch_ns
 
 if TYPE_CHECKING:
@@ -77,18 +76,13 @@ def arrays(readings: Sequence[Reading], channels: Sequence[str]) -> tuple[I64, d
     ts = np.fromiter((epoch_ns(r.ts) for r in readings), dtype=np.int64, count=len(readings))
     values = {
         c: np.fromiter(
-            (_number(r.channels.get(c)) for r in readings), dtype=np.float64, count=len(readings)
+            (finite_or_nan(r.channels.get(c)) for r in readings),
+            dtype=np.float64,
+            count=len(readings),
         )
         for c in channels
     }
     return ts, values
-
-
-def _number(value: object) -> float:
-    if value is None:
-        return math.nan
-    number = float(value)  # type: ignore[arg-type]
-    return number if math.isfinite(number) else math.nan
 
 
 def _empty_context(model: ScoringModel, model_key: str) -> SensorContext:
@@ -133,11 +127,6 @@ def advance_many(
             for (context, _, _), (all_ts, all_values) in zip(items, joined, strict=True)
         ]
     )
-    flat_col = {
-        c: model.feature_names.index(f"{c}{SEP}flat_len")
-        for c in model.channels
-        if f"{c}{SEP}flat_len" in model.feature_names
-    }
     out = []
     for (context, _, _), (all_ts, all_values), (verdicts, features) in zip(
         items, joined, scored, strict=True
@@ -145,7 +134,7 @@ def advance_many(
         first = len(context)
         all_flat = {
             c: np.concatenate([context.flat.get(c, np.zeros(first)), features[:, col]])
-            for c, col in flat_col.items()
+            for c, col in model.flat_columns.items()
         }
         _trim(context, all_ts, all_values, all_flat, _kept_from(model, all_ts, keep))
         out.append(verdicts)

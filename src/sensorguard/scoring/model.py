@@ -167,6 +167,18 @@ class ScoringModel:
         return feature_names(self.feature_spec)
 
     @cached_property
+    def flat_columns(self) -> dict[str, int]:
+        """channel -> column of its flat_len feature (the run a live context carries over)."""
+        from sensorguard.transforms.spec import SEP
+
+        names = self.feature_names
+        return {
+            c: names.index(f"{c}{SEP}flat_len")
+            for c in self.channels
+            if f"{c}{SEP}flat_len" in names
+        }
+
+    @cached_property
     def _weights(self) -> F:
         # Fixed by the feature spec: built once, not for every scored row of a stream.
         return channel_weights(self.feature_names, self.channels)
@@ -356,7 +368,7 @@ class SensorScorer:
         row = self.features.update(ts, channels)[None, :]
         surprise = self.sustained.update(float(model.surprise(row)[0]))
         row_shares = model.shares(row)[0]
-        values = [_number(channels.get(c)) for c in model.channels]
+        values = [finite_or_nan(channels.get(c)) for c in model.channels]
         lead = model.sources[int(row_shares.argmax())]
         step = self.tracker.step(epoch_ns(ts), values, surprise, lead)
         return Verdict(
@@ -387,7 +399,8 @@ def feature_evidence(detector: Detector, features: F, explainer: Any = None) -> 
     return np.abs(scaled)
 
 
-def _number(value: object) -> float:
+def finite_or_nan(value: object) -> float:
+    """A channel value as a float, NaN when missing or not finite."""
     if value is None:
         return math.nan
     number = float(value)  # type: ignore[arg-type]

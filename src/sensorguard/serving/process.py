@@ -16,8 +16,38 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from sensorguard.errors import BackendUnavailable
+from sensorguard.settings import Settings
 
 SERVING_DIR = Path(__file__).resolve().parents[3] / "serving"
+
+
+def _absolute(url: str) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix):
+        return prefix + str(Path(url[len(prefix) :]).absolute())
+    return url
+
+
+def settings_env(settings: Settings, **overrides: str) -> dict[str, str]:
+    """The environment that gives a child process these settings' backends.
+
+    `bentoml serve` runs in `serving/`: relative paths (the default `.sensorguard`) would
+    point it at other files, so the embedded backends are passed as absolute paths.
+    """
+    env = dict(os.environ)
+    env.update(
+        {
+            "SENSORGUARD_DATA_DIR": str(settings.data_dir.absolute()),
+            "SENSORGUARD_STORE_URL": _absolute(settings.store_url),
+            "SENSORGUARD_STREAM_URL": _absolute(settings.stream_url),
+            "SENSORGUARD_METADATA_URL": _absolute(settings.metadata_url),
+            "SENSORGUARD_MLFLOW_TRACKING_URI": _absolute(settings.mlflow_tracking_uri),
+        }
+    )
+    if settings.model_specs_dir is not None:
+        env["SENSORGUARD_MODEL_SPECS_DIR"] = str(settings.model_specs_dir.absolute())
+    env.update({f"SENSORGUARD_{k.upper()}": v for k, v in overrides.items()})
+    return env
 
 
 def bentoml_command(host: str, port: int) -> list[str]:

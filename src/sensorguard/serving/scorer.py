@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -247,16 +247,15 @@ def count_scores(surface: str, scored: Sequence[Scored]) -> None:
 
     from sensorguard import metrics
 
-    outcomes = Counter(
-        (s.group, (s.score.kind or "flagged") if s.score.flag else "normal") for s in scored
-    )
+    outcomes: Counter[tuple[str, str]] = Counter()
+    histograms: dict[str, Any] = {}
+    for s in scored:
+        outcomes[(s.group, (s.score.kind or "flagged") if s.score.flag else "normal")] += 1
+        if s.group not in histograms:
+            histograms[s.group] = metrics.SCORE_VALUE.labels(surface, s.group)
+        histograms[s.group].observe(s.score.score)
     for (group, outcome), n in outcomes.items():
         metrics.SCORES.labels(surface, group, outcome).inc(n)
-    for group in {s.group for s in scored}:
-        histogram = metrics.SCORE_VALUE.labels(surface, group)
-        for s in scored:
-            if s.group == group:
-                histogram.observe(s.score.score)
 
 
 def build_live_scorer(

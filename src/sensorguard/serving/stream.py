@@ -22,11 +22,11 @@ from pydantic import ValidationError
 
 from sensorguard import metrics
 from sensorguard.errors import BackendUnavailable
-from sensorguard.ingest.pipeline import retry_delays
+from sensorguard.ingest.pipeline import retry_until_stopped
 from sensorguard.schemas import Reading, Score
 from sensorguard.serving.scorer import LiveScorer, Scored, count_scores
 from sensorguard.store import TimeSeriesStore
-from sensorguard.stream import ANOMALY_SCORES, SENSOR_DATA, Record, Stream
+from sensorguard.stream import ANOMALY_SCORES, SENSOR_DATA, Record, Stream, poll_batches
 from sensorguard.stream.codec import decode_reading, encode_score
 
 if TYPE_CHECKING:
@@ -72,10 +72,10 @@ def run_stream_scorer(
     consumer = stream.consumer([SENSOR_DATA], group)
     partition_of: dict[str, tuple[str, int]] = {}
     assigned = consumer.assignment()
-    idle_since = time.monotonic()
     try:
-        while not stop.is_set():
-            records = consumer.poll(batch_size, timeout_s=0.5)
+        for records in poll_batches(
+            consumer, stop=stop, batch_size=batch_size, until_idle_s=until_idle_s
+        ):
             now_assigned = consumer.assignment()
             if now_assigned != assigned:
                 moved = now_assigned ^ assigned
@@ -91,10 +91,7 @@ def run_stream_scorer(
                 )
                 assigned = now_assigned
             if not records:
-                if until_idle_s is not None and time.monotonic() - idle_since >= until_idle_s:
-                    break
                 continue
-            idle_since = time.monotonic()
             stats.polled += len(records)
             started = time.perf_counter()
             readings = _decode(records, stats)
@@ -186,15 +183,12 @@ def _retrying(
     max_backoff_s: float,
 ) -> bool:
     """True once ``step`` succeeded; False if stopped while it was still failing."""
-    for delay in retry_delays(stop, max_backoff_s):
-        try:
-            step()
-            return True
-        except BackendUnavailable as err:
-            stats.retries += 1
-            metrics.STREAM_SCORER_RETRIES.inc()
-            log.warning("%s failed (%s); retrying in %.1fs", what, err, delay)
-    return False
+
+    def retried() -> None:
+        stats.retries += 1
+        metrics.STREAM_SCORER_RETRIES.inc()
+
+    return retry_until_stopped(step, what=what, stop=stop, cap_s=max_backoff_s, on_retry=retried)
 
 
 def _count(stats: ScorerStats, scored: list[Scored], unscored: int, seconds: float) -> None:

@@ -213,6 +213,13 @@ def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
         yield items[i : i + size]
 
 
+def _reading(sensor_id: str, row: Any) -> Reading:
+    # model_construct: rows were validated on the way in; re-validating costs ~10x.
+    return Reading.model_construct(
+        sensor_id=sensor_id, ts=_utc(row.ts), channels=dict(row.channels), units=None, seq=row.seq
+    )
+
+
 class CassandraStore:
     """A TimeSeriesStore on Cassandra: prepared idempotent statements, bounded concurrency."""
 
@@ -462,13 +469,7 @@ class CassandraStore:
     ) -> list[Reading]:
         # model_construct: rows were validated on the way in; re-validating costs ~10x.
         return [
-            Reading.model_construct(
-                sensor_id=sid,
-                ts=_utc(row.ts),
-                channels=dict(row.channels),
-                units=None,
-                seq=row.seq,
-            )
+            _reading(sid, row)
             for sid, row in self._range("select_readings", sensor_ids, start, end)
         ]
 
@@ -485,16 +486,7 @@ class CassandraStore:
                 rows = list(
                     self.session.execute(stmt, (sensor_id, day, start, end, limit - len(found)))
                 )
-            found.extend(
-                Reading.model_construct(
-                    sensor_id=sensor_id,
-                    ts=_utc(row.ts),
-                    channels=dict(row.channels),
-                    units=None,
-                    seq=row.seq,
-                )
-                for row in rows
-            )
+            found.extend(_reading(sensor_id, row) for row in rows)
         return found[::-1]
 
     def read_scores(

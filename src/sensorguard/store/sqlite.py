@@ -18,36 +18,27 @@ _ADDED_SCORE_COLUMNS = (
     ("kind", "TEXT NOT NULL DEFAULT ''"),
     ("contributions", "TEXT NOT NULL DEFAULT '{}'"),
 )
+# The champion's verdicts and a challenger's (shadow) have one shape.
+_SCORES_TABLE = """
+CREATE TABLE IF NOT EXISTS {table} (
+    sensor_id     TEXT NOT NULL,
+    ts_ms         INTEGER NOT NULL,
+    score         REAL NOT NULL,
+    flag          INTEGER NOT NULL,
+    threshold     REAL NOT NULL,
+    model         TEXT NOT NULL,
+    model_version TEXT NOT NULL,
+    kind          TEXT NOT NULL DEFAULT '',
+    contributions TEXT NOT NULL DEFAULT '{{}}',
+    PRIMARY KEY (sensor_id, ts_ms)
+) WITHOUT ROWID;
+"""
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
     sensor_id TEXT NOT NULL,
     ts_ms     INTEGER NOT NULL,
     channels  TEXT NOT NULL,
     seq       INTEGER,
-    PRIMARY KEY (sensor_id, ts_ms)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS scores (
-    sensor_id     TEXT NOT NULL,
-    ts_ms         INTEGER NOT NULL,
-    score         REAL NOT NULL,
-    flag          INTEGER NOT NULL,
-    threshold     REAL NOT NULL,
-    model         TEXT NOT NULL,
-    model_version TEXT NOT NULL,
-    kind          TEXT NOT NULL DEFAULT '',
-    contributions TEXT NOT NULL DEFAULT '{}',
-    PRIMARY KEY (sensor_id, ts_ms)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS shadow_scores (
-    sensor_id     TEXT NOT NULL,
-    ts_ms         INTEGER NOT NULL,
-    score         REAL NOT NULL,
-    flag          INTEGER NOT NULL,
-    threshold     REAL NOT NULL,
-    model         TEXT NOT NULL,
-    model_version TEXT NOT NULL,
-    kind          TEXT NOT NULL DEFAULT '',
-    contributions TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (sensor_id, ts_ms)
 ) WITHOUT ROWID;
 """
@@ -63,6 +54,13 @@ def from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC).replace(microsecond=(ms % 1000) * 1000)
 
 
+def _reading(sensor_id: str, ts_ms: int, channels: str, seq: int | None) -> Reading:
+    # model_construct: rows were validated on the way in; re-validating costs ~10x.
+    return Reading.model_construct(
+        sensor_id=sensor_id, ts=from_ms(ts_ms), channels=json.loads(channels), units=None, seq=seq
+    )
+
+
 class SqliteStore:
     """Readings and scores in a WAL-mode SQLite file; upserts make replays idempotent."""
 
@@ -75,7 +73,9 @@ class SqliteStore:
         return cls(sqlite_path(url))
 
     def migrate(self) -> None:
-        self._db.create_schema(_SCHEMA)
+        self._db.create_schema(
+            _SCHEMA + "".join(_SCORES_TABLE.format(table=t) for t in _SCORE_TABLES.values())
+        )
         for table in _SCORE_TABLES.values():
             have = {row[1] for row in self._db.read(f"PRAGMA table_info({table})")}
             for name, declaration in _ADDED_SCORE_COLUMNS:
@@ -130,16 +130,7 @@ class SqliteStore:
         self, sensor_ids: Sequence[str], start: datetime, end: datetime
     ) -> list[Reading]:
         # model_construct: rows were validated on the way in; re-validating costs ~10x.
-        return [
-            Reading.model_construct(
-                sensor_id=sid,
-                ts=from_ms(ts),
-                channels=json.loads(ch),
-                units=None,
-                seq=seq,
-            )
-            for sid, ts, ch, seq in self._range("readings", sensor_ids, start, end)
-        ]
+        return [_reading(*row) for row in self._range("readings", sensor_ids, start, end)]
 
     def read_latest(
         self, sensor_id: str, start: datetime, end: datetime, limit: int
@@ -149,12 +140,7 @@ class SqliteStore:
             "AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms DESC LIMIT ?",
             (sensor_id, to_ms(start), to_ms(end), max(0, limit)),
         )
-        return [
-            Reading.model_construct(
-                sensor_id=sid, ts=from_ms(ts), channels=json.loads(ch), units=None, seq=seq
-            )
-            for sid, ts, ch, seq in reversed(rows)
-        ]
+        return [_reading(*row) for row in reversed(rows)]
 
     def read_scores(
         self, sensor_ids: Sequence[str], start: datetime, end: datetime, *, shadow: bool = False

@@ -13,6 +13,7 @@ from sensorguard.stream.base import (
     Record,
     Stream,
     StreamConsumer,
+    poll_batches,
 )
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "Stream",
     "StreamConsumer",
     "open_stream",
+    "poll_batches",
 ]
 
 

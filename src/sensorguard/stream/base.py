@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -64,3 +66,23 @@ class Stream(Protocol):
         """Join a consumer group; a new group starts at the earliest offset."""
 
     def close(self) -> None: ...
+
+
+def poll_batches(
+    consumer: StreamConsumer,
+    *,
+    stop: threading.Event,
+    batch_size: int,
+    until_idle_s: float | None = None,
+    timeout_s: float = 0.5,
+) -> Iterator[list[Record]]:
+    """Every poll's records (empty ones too, so a caller can do timed work between them)
+    until ``stop`` is set, or until ``until_idle_s`` passes without a record."""
+    idle_since = time.monotonic()
+    while not stop.is_set():
+        records = consumer.poll(batch_size, timeout_s=timeout_s)
+        if records:
+            idle_since = time.monotonic()
+        elif until_idle_s is not None and time.monotonic() - idle_since >= until_idle_s:
+            return
+        yield records
