@@ -120,9 +120,11 @@ fetch_jars() {
   log "$name: $(find "$dest/lib" -name '*.jar' | wc -l) jars in $dest/lib"
 }
 
-# apt packages: mosquitto (+ clients for tests), prometheus, alertmanager (+ amtool).
+# apt packages: mosquitto (+ clients for tests), prometheus, alertmanager (+ amtool), and
+# chromium, which the operators' page tests drive headless through playwright.
 APT_PACKAGES=(mosquitto:mosquitto mosquitto-clients:mosquitto_pub prometheus:prometheus
-  prometheus-alertmanager:prometheus-alertmanager prometheus-alertmanager:amtool)
+  prometheus-alertmanager:prometheus-alertmanager prometheus-alertmanager:amtool
+  chromium:chromium)
 apt_missing() {
   local pair
   for pair in "${APT_PACKAGES[@]}"; do
