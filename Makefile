@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 SG_DATA := $(abspath $(or $(SENSORGUARD_DATA_DIR),.sensorguard))
 
 .PHONY: help setup demo demo-services test test-unit lint typecheck services-fetch services-up \
-        services-down services-status mlflow-ui airflow-ui serve score-stream bench clean
+        services-down services-status mlflow-ui airflow-ui serve score-stream operators bench clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -64,6 +64,9 @@ serve: setup ## BentoML scoring service on http://127.0.0.1:3000 (POST /score, G
 
 score-stream: setup ## Stream scorer: sensor-data -> champions -> anomaly-scores + the store
 	$(BIN)/sensorguard score stream
+
+operators: setup ## Alerts API and the operators' page on http://127.0.0.1:8002/live (API key)
+	$(BIN)/sensorguard alerts serve
 
 mlflow-ui: setup ## MLflow UI on http://127.0.0.1:5000 (runs, metrics, registry, @champion)
 	$(BIN)/mlflow ui --backend-store-uri $(or $(SENSORGUARD_MLFLOW_TRACKING_URI),sqlite:///$(SG_DATA)/mlflow.db) \

@@ -77,6 +77,9 @@ class TimedStream:
     def consumer(self, topics: Sequence[str], group: str) -> StreamConsumer:
         return TimedConsumer(self.inner.consumer(topics, group), self.clock)
 
+    def lag(self, group: str, topics: Sequence[str]) -> dict[tuple[str, int], int]:
+        return self.inner.lag(group, topics)
+
     def close(self) -> None:
         self.inner.close()
 

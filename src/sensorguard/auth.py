@@ -272,6 +272,59 @@ def api_key_from_headers(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     return bearer
 
 
+SESSION_COOKIE = "sensorguard_key"
+"""The cookie a browser page keeps its key in (set by an app's `POST /v1/session`): HttpOnly,
+so the page's scripts cannot read it, and SameSite=Strict, so other sites cannot send it."""
+PAGE_HEADER = (b"x-requested-with", b"sensorguard")
+"""What a page's own scripts add to a cookie-authenticated change: a header another site's form
+cannot send and its scripts cannot send without a CORS preflight we never answer."""
+_SAFE_METHODS = ("GET", "HEAD")
+
+
+def _header(headers: Iterable[tuple[bytes, bytes]], wanted: bytes) -> str | None:
+    for name, value in headers:
+        if name.lower() == wanted:
+            return value.decode("latin-1")
+    return None
+
+
+def session_key(scope: Scope) -> str | None:
+    """The key of the session cookie, where a cookie may authenticate the request.
+
+    A browser sends cookies by itself, so a cookie alone is not a caller's intent: it counts
+    for reads (GET, HEAD), for a websocket only from this app's own origin (no cross-site
+    websocket hijacking), and for changes only with `PAGE_HEADER`.
+    """
+    headers = scope.get("headers", ())
+    cookie = _header(headers, b"cookie")
+    if not cookie:
+        return None
+    from http.cookies import CookieError, SimpleCookie
+
+    try:
+        jar = SimpleCookie(cookie)
+    except CookieError:
+        return None
+    morsel = jar.get(SESSION_COOKIE)
+    if morsel is None:
+        return None
+    if scope["type"] == "websocket":
+        origin, host = _header(headers, b"origin"), _header(headers, b"host")
+        if origin is not None and origin.partition("://")[2] != host:
+            return None
+    elif scope["method"] not in _SAFE_METHODS and _header(headers, PAGE_HEADER[0]) != (
+        PAGE_HEADER[1].decode()
+    ):
+        return None
+    return morsel.value
+
+
+def wants_html(scope: Scope) -> bool:
+    """A browser navigating (GET with text/html acceptable), not a script or a client."""
+    accept = _header(scope.get("headers", ()), b"accept") or ""
+    return scope["type"] == "http" and scope["method"] == "GET" and "text/html" in accept
+
+
 class ApiKeyMiddleware:
     """Pure ASGI middleware: every http and websocket request needs a key with a permission.
 
@@ -288,9 +341,13 @@ class ApiKeyMiddleware:
         *,
         authorizer: Authorizer | Callable[[], Authorizer],
         permission_for: Callable[[str, str], Permission],
+        login_page: bytes | None = None,
     ) -> None:
         self.app = app
         self.permission_for = permission_for
+        # Apps with a browser page answer a browser's 401 with this form (still a 401: it
+        # shows nothing but where to enter a key); every other caller gets the JSON detail.
+        self.login_page = login_page
         if isinstance(authorizer, Authorizer):
             self._authorizer: Callable[[], Authorizer] = lambda: authorizer
         elif isinstance(authorizer, LazyAuthorizer):
@@ -307,12 +364,14 @@ class ApiKeyMiddleware:
 
         method = scope["method"] if kind == "http" else WEBSOCKET
         path = scope["path"]
-        key = api_key_from_headers(scope.get("headers", ()))
+        key = api_key_from_headers(scope.get("headers", ())) or session_key(scope)
         try:
             # A cache miss reads (and may write) SQLite: keep it off the event loop.
             principal = await run_sync(partial(self._authorize, key, method, path))
         except (Unauthorized, Forbidden) as refusal:
-            if kind == "http":
+            if kind == "http" and self.login_page is not None and wants_html(scope):
+                await _answer_html(send, refusal.status_code, self.login_page)
+            elif kind == "http":
                 await _answer(send, refusal.status_code, str(refusal))
             else:
                 reason = str(refusal).encode()[:_CLOSE_REASON_BYTES].decode(errors="ignore")
@@ -348,6 +407,18 @@ async def _answer(send: Send, status: int, detail: str) -> None:
         headers.append((b"retry-after", b"5"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _answer_html(send: Send, status: int, page: bytes) -> None:
+    headers = [
+        (b"content-type", b"text/html; charset=utf-8"),
+        (b"content-length", b"%d" % len(page)),
+        (b"cache-control", b"no-store"),
+    ]
+    if status == 401:
+        headers.append((b"www-authenticate", b"ApiKey"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": page})
 
 
 class _HasScope(Protocol):

@@ -71,6 +71,20 @@ def champion_version(client: MlflowClient, group: str) -> ModelVersion | None:
     return version_by_alias(client, group, CHAMPION)
 
 
+def champion_metric(client: MlflowClient, group: str, metric: str) -> tuple[str, float] | None:
+    """The champion's version and one evaluation metric it was registered with (its
+    ``metric.<name>`` tag); None without a champion, or when the tag is missing or no number."""
+    mv = champion_version(client, group)
+    text = None if mv is None else (mv.tags or {}).get(METRIC_TAG_PREFIX + metric)
+    if mv is None or text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return None if math.isnan(value) else (str(mv.version), value)
+
+
 def tag_value(value: object) -> str:
     text = f"{value:.6g}" if isinstance(value, float) else str(value)
     return text if len(text) <= MAX_TAG_CHARS else text[: MAX_TAG_CHARS - 20] + "... (see the run)"

@@ -179,7 +179,21 @@ def run_demo(
         report.champions = demo_training(settings, console, labels=sim.labels, end=sim.end)
         if any(row.get("champion") for row in report.champions):
             report.live = _live(settings, backfill, sim, api_key, console)
+            print_next_steps(console)
     return report
+
+
+def print_next_steps(console: Console) -> None:
+    """Where to look at what the demo made (every command reads the same data folder)."""
+    console.print(
+        "[bold]Look next[/bold]:\n"
+        "  make mlflow-ui   http://127.0.0.1:5000       runs, metrics, registry, @champion\n"
+        "  make airflow-ui  http://127.0.0.1:8080       the training and feature DAGs\n"
+        "  make operators   http://127.0.0.1:8002/live  open alerts, live scores per sensor\n"
+        "  make serve       http://127.0.0.1:3000       POST /score, GET /models\n"
+        "  sensorguard alerts history --hours 240      what the shipped rules raised\n"
+        "The operators' page and the service need a key: `sensorguard users key-create demo`."
+    )
 
 
 def demo_key(metadata: MetadataStore) -> str:

@@ -27,13 +27,18 @@ def guarded_app(
     settings: Settings,
     permission_for: Callable[[str, str], Permission],
     authorizer: Authorizer | None = None,
+    *,
+    login_page: bytes | None = None,
 ) -> FastAPI:
     """A FastAPI app whose every route needs a key; with `/healthz` and `/metrics` (observe).
 
     Without `authorizer`, one is built from `settings` on the first request, on a metadata
-    store of its own that the app closes at shutdown.
+    store of its own that the app closes at shutdown. Whatever else the app opens for its
+    lifetime goes on `app.state.closers`, closed at shutdown too. `login_page` is what a
+    browser is shown instead of a refusal's JSON (apps with a page).
     """
     opened: list[MetadataStore] = []
+    closers: list[Callable[[], None]] = []
 
     def build_authorizer() -> Authorizer:
         from sensorguard.wiring import open_configured_metadata
@@ -44,6 +49,8 @@ def guarded_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        for close in reversed(closers):
+            close()
         for store in opened:
             store.close()
 
@@ -53,7 +60,13 @@ def guarded_app(
     app = FastAPI(title=title, summary=summary, version="1", lifespan=lifespan)
     # Routes that authorize more than the permission (ingest's sensor bindings) use it too.
     app.state.get_authorizer = get_authorizer
-    app.add_middleware(ApiKeyMiddleware, authorizer=get_authorizer, permission_for=permission_for)
+    app.state.closers = closers
+    app.add_middleware(
+        ApiKeyMiddleware,
+        authorizer=get_authorizer,
+        permission_for=permission_for,
+        login_page=login_page,
+    )
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

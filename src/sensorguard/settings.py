@@ -65,6 +65,11 @@ class Settings(BaseSettings):
         description="Prometheus Alertmanager that alerts and silences go to, e.g. "
         "http://127.0.0.1:9094. Empty: the webhook below, or only the log.",
     )
+    operators_url: str = Field(
+        "http://127.0.0.1:8002",
+        description="Where people reach `sensorguard alerts serve` (the operators' page): "
+        "notifications link to <operators_url>/live?sensor=ID.",
+    )
     alert_webhook_url: str = Field(
         "",
         description="Used when alertmanager_url is empty: alerts are POSTed here as Alertmanager "

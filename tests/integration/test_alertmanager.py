@@ -94,16 +94,14 @@ def test_the_repo_config_is_valid() -> None:
 def test_shared_alertmanager_takes_alerts_and_silences() -> None:
     require_server("Alertmanager", ALERTMANAGER)
     base = f"http://{ALERTMANAGER}"
-    delivery = AlertmanagerDelivery(base, link_base="http://127.0.0.1:3000")
+    delivery = AlertmanagerDelivery(base, link_base="http://127.0.0.1:8002")
     alert = make_alert(f"it-{uuid.uuid4().hex[:8]}")
     try:
         delivery.notify([alert])
         (listed,) = wait_until(lambda: am_alerts(base, alert.sensor_id), 10, "the alert")
         assert listed["labels"]["alertname"] == "anomaly-high"
         assert listed["annotations"]["score"] == "9.5"
-        assert listed["generatorURL"] == (
-            f"http://127.0.0.1:3000/v1/sensors/{alert.sensor_id}/scores"
-        )
+        assert listed["generatorURL"] == (f"http://127.0.0.1:8002/live?sensor={alert.sensor_id}")
         silence_id = delivery.silence(alert, author="it", comment="integration test")
         wait_until(
             lambda: am_alerts(base, alert.sensor_id)[0]["status"]["silencedBy"] == [silence_id],
@@ -208,7 +206,7 @@ def status_is(status: str, sensor_id: str) -> Any:
 def test_firing_silenced_and_resolved_notifications_reach_the_receiver(
     own_alertmanager: OwnAlertmanager, receiver: Receiver
 ) -> None:
-    delivery = AlertmanagerDelivery(own_alertmanager.base, link_base="http://127.0.0.1:3000")
+    delivery = AlertmanagerDelivery(own_alertmanager.base, link_base="http://127.0.0.1:8002")
     alert = make_alert("th-017")
     try:
         delivery.notify([alert])

@@ -1,35 +1,65 @@
-"""The alerts HTTP API: rules, active alerts and history; acknowledge and resolve.
+"""The operators' app: the alerts API, the live feed and the operators' page.
+
+- `/v1/alerts`, `/v1/rules`: active alerts, history, acknowledge and resolve, rules;
+- `/v1/sensors`, `/v1/sensors/{id}/scores`: the fleet and a sensor's recent verdicts (what
+  notifications link to, through the page);
+- WebSocket `/v1/live?site=..&sensor=..`: scores and alert events as they happen
+  (:mod:`sensorguard.alerting.live`);
+- `/live`: one HTML page (no build step) over the routes above.
 
 Every route needs a key (`sensorguard.http_app.guarded_app`): reading needs `read`, changing
-rules or alerts needs `alerts` (operators, data scientists, admins). The actor of a change is
-the key's user; acknowledging silences the alert's notifications like `sensorguard alerts ack`.
+rules or alerts needs `alerts` (operators, data scientists, admins). Programs send the key as a
+header; a browser signs in once (`POST /v1/session` puts it in an HttpOnly cookie, see
+`sensorguard.auth.session_key`). The actor of a change is the key's user; acknowledging
+silences the alert's notifications like `sensorguard alerts ack`.
 """
 
 # No `from __future__ import annotations`: FastAPI resolves the route signatures at runtime.
 
+from datetime import timedelta
+from importlib.resources import files
 from typing import Annotated, Any
 
-from fastapi import Body, FastAPI, HTTPException, Query, Request
+import anyio
+from anyio.to_thread import run_sync
+from fastapi import Body, FastAPI, HTTPException, Query, Request, Response, WebSocket
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
+from starlette.websockets import WebSocketDisconnect
 
 from sensorguard.alerting import actions
 from sensorguard.alerting.delivery import Delivery, delivery_from_settings
+from sensorguard.alerting.live import LiveBatch, LiveFilter, LiveHub
 from sensorguard.alerting.records import Alert
 from sensorguard.alerting.rules import AlertRule, parse_rule, stored_rules
 from sensorguard.alerting.store import AlertStore
-from sensorguard.auth import Permission, principal_of
+from sensorguard.auth import SESSION_COOKIE, Permission, principal_of
 from sensorguard.errors import ConfigError, NotFound, ValidationFailed
 from sensorguard.http_app import guarded_app
+from sensorguard.schemas import Score, Sensor, utc_now
 from sensorguard.settings import Settings
 
 ALERTS_PREFIX = "/v1/alerts"
 RULES_PREFIX = "/v1/rules"
+SENSORS_PREFIX = "/v1/sensors"
+LIVE_FEED = "/v1/live"
+SESSION = "/v1/session"
+PAGE = "/live"
+# Long enough for a shift; the key itself stays valid until revoked.
+SESSION_MAX_AGE_S = 12 * 3600
+
+
+def _page(name: str) -> bytes:
+    return files("sensorguard.alerting").joinpath("page", name).read_bytes()
 
 
 def permission_for(method: str, path: str) -> Permission:
-    """Reads need `read`; acknowledging, resolving and changing rules need `alerts`."""
+    """Reads need `read`; acknowledging, resolving and changing rules need `alerts`; the page,
+    the feed, the fleet and signing in need `read`."""
     if path.startswith((ALERTS_PREFIX, RULES_PREFIX)):
         return "read" if method in ("GET", "HEAD") else "alerts"
+    if path.startswith((SENSORS_PREFIX, LIVE_FEED, SESSION)) or path == PAGE:
+        return "read"
     return "observe"
 
 
@@ -44,17 +74,35 @@ class Resolve(BaseModel):
 def create_alerts_app(
     settings: Settings, store: AlertStore | None = None, delivery: Delivery | None = None
 ) -> FastAPI:
-    """The alerts API over the configured metadata database and delivery."""
-    from sensorguard.wiring import open_configured_metadata
+    """The operators' app over the configured metadata database, store, stream and delivery."""
+    from sensorguard.validation import CachedCatalog
+    from sensorguard.wiring import (
+        open_configured_metadata,
+        open_configured_store,
+        open_configured_stream,
+    )
 
     app = guarded_app(
-        "SensorGuard alerts",
-        "Alert rules, the alert lifecycle and its history.",
+        "SensorGuard operators",
+        "Alert rules, the alert lifecycle and its history; the live feed and the page.",
         settings,
         permission_for,
+        login_page=_page("login.html"),
     )
     alerts = store or AlertStore.from_settings(settings)
     sender = delivery or delivery_from_settings(settings)
+    # Opened for the app's lifetime: the fleet for the feed's sites, the store for the scores.
+    fleet = open_configured_metadata(settings)
+    catalog = CachedCatalog(fleet)
+    series = open_configured_store(settings)
+
+    def site_of(sensor_id: str) -> str:
+        found = catalog.lookup(sensor_id)
+        return found[0].site if found else ""
+
+    hub = LiveHub(lambda: open_configured_stream(settings), alerts, site_of)
+    app.state.live_hub = hub
+    app.state.closers.extend([fleet.close, series.close, hub.close])
 
     def actor(request: Request) -> str:
         return principal_of(request).username
@@ -65,10 +113,92 @@ def create_alerts_app(
         except NotFound as err:
             raise HTTPException(404, str(err)) from None
 
+    @app.get(PAGE, response_class=HTMLResponse)
+    def page() -> HTMLResponse:
+        """The operators' page: live scores per sensor of a site, open alerts, ack/resolve."""
+        return HTMLResponse(_page("live.html"), headers={"cache-control": "no-store"})
+
+    @app.post(SESSION)
+    def sign_in(request: Request, response: Response) -> dict[str, str]:
+        """Keep the key sent (as a header) in an HttpOnly cookie for this browser."""
+        key = request.headers.get("x-api-key")
+        who = principal_of(request)
+        if key:  # with keys off (development) there is nothing to keep
+            response.set_cookie(
+                SESSION_COOKIE,
+                key,
+                max_age=SESSION_MAX_AGE_S,
+                httponly=True,
+                samesite="strict",
+                secure=request.url.scheme == "https",
+            )
+        return {"username": who.username, "role": who.role}
+
+    @app.delete(SESSION)
+    def sign_out(response: Response) -> dict[str, str]:
+        response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict")
+        return {"status": "signed out"}
+
+    @app.get(SENSORS_PREFIX, response_model=list[Sensor])
+    def sensors(site: Annotated[str | None, Query()] = None) -> list[Sensor]:
+        """Registered sensors, of one site if given."""
+        return fleet.list_sensors(site=site)
+
+    @app.get(f"{SENSORS_PREFIX}/{{sensor_id}}/scores", response_model=list[Score])
+    def sensor_scores(
+        sensor_id: str,
+        minutes: Annotated[float, Query(gt=0, le=7 * 24 * 60)] = 60,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    ) -> list[Score]:
+        """The sensor's verdicts of the last `minutes` (the newest `limit`), oldest first."""
+        if catalog.lookup(sensor_id) is None:
+            raise HTTPException(404, f"sensor {sensor_id!r} is not registered")
+        end = utc_now()
+        found = series.read_scores([sensor_id], end - timedelta(minutes=minutes), end)
+        return found[-limit:]
+
+    @app.websocket(LIVE_FEED)
+    async def live(
+        websocket: WebSocket,
+        site: Annotated[str | None, Query()] = None,
+        sensor: Annotated[str | None, Query()] = None,
+    ) -> None:
+        """Scores and alert events of the sites/sensors asked for (comma-separated lists), as
+        JSON batches `{scores, alerts, dropped}`; the first message says `ready`."""
+        await websocket.accept()
+        subscription = hub.subscribe(LiveFilter.parse(site, sensor))
+
+        async def send_batches(done: anyio.CancelScope) -> None:
+            if not await run_sync(hub.wait_ready):
+                await websocket.close(code=1011, reason="the live feed cannot read the stream")
+                done.cancel()
+                return
+            await websocket.send_text(LiveBatch(ready=True).model_dump_json())
+            while True:
+                batch = await subscription.next()
+                if subscription.ended:
+                    await websocket.close(code=1011, reason="the live feed stopped; reconnect")
+                    done.cancel()
+                    return
+                await websocket.send_text(batch.model_dump_json())
+
+        try:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(send_batches, tasks.cancel_scope)
+                # The client sends nothing; reading is how its going away is noticed while
+                # no batch is due (else an idle feed would keep a closed socket's queue).
+                while (await websocket.receive())["type"] != "websocket.disconnect":
+                    pass
+                tasks.cancel_scope.cancel()
+        except WebSocketDisconnect:
+            pass
+        finally:
+            hub.unsubscribe(subscription)
+
     @app.get(ALERTS_PREFIX, response_model=list[Alert])
-    def active() -> list[Alert]:
-        """Alerts not resolved yet."""
-        return alerts.active()
+    def active(site: Annotated[str | None, Query()] = None) -> list[Alert]:
+        """Alerts not resolved yet (of one site if given)."""
+        return [a for a in alerts.active() if site is None or a.site == site]
 
     @app.get(f"{ALERTS_PREFIX}/history", response_model=list[Alert])
     def history(

@@ -27,7 +27,8 @@ from sensorguard.settings import Settings
 
 log = logging.getLogger(__name__)
 
-LINK_TEMPLATE = "{base}/v1/sensors/{sensor_id}/scores"
+# The operators' page focused on the sensor: its recent scores as a chart, its open alerts.
+LINK_TEMPLATE = "{base}/live?sensor={sensor_id}"
 # An acknowledgement without an end still lapses: a forgotten silence must not hide a sensor
 # forever. The engine expires it earlier, when the alert resolves.
 DEFAULT_SILENCE = timedelta(days=7)
@@ -85,7 +86,10 @@ def silence_matchers(alert: Alert) -> dict[str, str]:
 
 
 def _link(alert: Alert, base: str, template: str) -> str:
-    return template.format(base=base.rstrip("/"), sensor_id=alert.sensor_id) if base else ""
+    # A consumer-group or model-group alert has no sensor for the page to focus on.
+    if not base or not alert.about_sensor:
+        return ""
+    return template.format(base=base.rstrip("/"), sensor_id=alert.sensor_id)
 
 
 def alert_annotations(alert: Alert, link: str = "") -> dict[str, str]:
@@ -558,7 +562,7 @@ def delivery_from_settings(
     settings: Settings,
 ) -> AlertmanagerDelivery | WebhookDelivery | LogDelivery:
     """Alertmanager if SENSORGUARD_ALERTMANAGER_URL is set, else the webhook, else the log."""
-    link_base = f"http://{settings.serve_host}:{settings.serve_port}"
+    link_base = settings.operators_url
     silences_path = settings.data_dir / "silences.json"
     if settings.alertmanager_url:
         return AlertmanagerDelivery(settings.alertmanager_url, link_base=link_base)

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 Severity = Literal["info", "warning", "critical"]
 AlertState = Literal["open", "acknowledged", "resolved"]
+SubjectKind = Literal["consumer-group", "model-group"]
+
+# An alert's identity is (rule, sensor_id): the store keeps one active alert per pair and
+# Alertmanager groups and silences by it. Rules about the pipeline rather than one sensor (a
+# consumer group's lag, a model group's quality) keep that identity and put their subject in
+# sensor_id as "<kind>/<name>". Sensor ids allow no "/", so a subject can never collide with,
+# or be taken for, a registered sensor.
+_SUBJECT_SEPARATOR = "/"
+
+
+def subject_id(kind: SubjectKind, name: str) -> str:
+    """The sensor_id of an alert whose subject is not a sensor: ``consumer-group/alerting``."""
+    return f"{kind}{_SUBJECT_SEPARATOR}{name}"
 
 
 class Alert(BaseModel):
@@ -34,6 +47,11 @@ class Alert(BaseModel):
     )
 
     @property
+    def about_sensor(self) -> bool:
+        """False for a pipeline alert, whose sensor_id is a :func:`subject_id`."""
+        return _SUBJECT_SEPARATOR not in self.sensor_id
+
+    @property
     def labels(self) -> dict[str, str]:
         """The identity Alertmanager groups and silences by."""
         return {
@@ -43,3 +61,16 @@ class Alert(BaseModel):
             "severity": self.severity,
             "source": "sensorguard",
         }
+
+
+class AlertEvent(BaseModel):
+    """One step of an alert's lifecycle (opened, acknowledged, resolved), in the order stored."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: int
+    alert_id: int
+    at: AwareDatetime
+    actor: str
+    event: str
+    detail: dict[str, Any] = Field(default_factory=dict)

@@ -1,28 +1,45 @@
 """Dry run: what a rule would have raised over stored scores and readings, before it is enabled.
 
 The rule runs in the real engine, in event time, against a scratch alert store (nothing real
-is opened or notified), with the real sensor registry for its selector.
+is opened or notified), with the real sensor registry for its selector. Only what the store
+keeps can be replayed: readings and scores. Dead letters are not stored (they live on the
+`sensor-data-dlq` topic only) and consumer lag is a property of the stream at one moment, so
+data-quality and consumer-lag rules are not replayed; the result says so in ``note`` rather
+than pretending they would have been quiet.
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from sensorguard.alerting.engine import AlertEngine
 from sensorguard.alerting.records import Alert
-from sensorguard.alerting.rules import AlertRule, AnomalyCondition, DeadmanCondition
+from sensorguard.alerting.rules import (
+    AlertRule,
+    AnomalyCondition,
+    ConsumerLagCondition,
+    DataQualityCondition,
+    DeadmanCondition,
+    ModelQualityCondition,
+)
 from sensorguard.alerting.store import AlertStore
 
 if TYPE_CHECKING:
     from sensorguard.metadata import MetadataStore
-    from sensorguard.schemas import Reading, Sensor
     from sensorguard.store import TimeSeriesStore
+
+NOT_REPLAYABLE = {
+    "data_quality": "dead letters are not stored (only on the sensor-data-dlq topic), so a "
+    "data_quality rule cannot be replayed; nothing was evaluated",
+    "consumer_lag": "consumer lag is not stored (it is read from the stream on the engine's "
+    "timer), so a consumer_lag rule cannot be replayed; nothing was evaluated",
+}
 
 
 @dataclass
@@ -34,6 +51,7 @@ class DryRun:
     readings: int = 0
     scores: int = 0
     alerts: list[Alert] = field(default_factory=list)
+    note: str = ""  # why the replay says less than it seems to (or nothing at all)
 
     @property
     def by_sensor(self) -> Counter[str]:
@@ -49,7 +67,20 @@ def dry_run(
 ) -> DryRun:
     sensors = [s for s in metadata.list_sensors() if rule.selector.matches(s)]
     ids = [s.sensor_id for s in sensors]
+    cond = rule.condition
+    if isinstance(cond, DataQualityCondition | ConsumerLagCondition):
+        return DryRun(rule.name, start, end, len(sensors), note=NOT_REPLAYABLE[cond.type])
     result = DryRun(rule.name, start, end, len(sensors))
+    if (
+        isinstance(cond, ModelQualityCondition)
+        and cond.expected_false_alarms_per_sensor_day is None
+    ):
+        result.note = (
+            f"no expected false-alarm rate for group {cond.group} (give "
+            "expected_false_alarms_per_sensor_day, or promote a champion with the "
+            "metric.false_alarms_per_sensor_day tag); nothing was evaluated"
+        )
+        return result
     with tempfile.TemporaryDirectory(prefix="sg-dry-run-") as scratch:
         alerts = AlertStore(Path(scratch) / "alerts.db")
         try:
@@ -58,16 +89,24 @@ def dry_run(
             )
             if not ids:
                 return result
-            if isinstance(rule.condition, AnomalyCondition):
+            if isinstance(cond, AnomalyCondition | ModelQualityCondition):
                 scores = store.read_scores(ids, start, end)
                 result.scores = len(scores)
-                engine.on_scores(scores)
+                if isinstance(cond, ModelQualityCondition):
+                    # A group rule is judged per batch: feed the history in time-ordered steps,
+                    # as the live stream would arrive, not as one batch judged at its end.
+                    step = timedelta(seconds=min(max(cond.window_s / 20, 60.0), 900.0))
+                    _replay_in_steps(scores, start, end, step, engine.on_scores)
+                else:
+                    engine.on_scores(scores)
             else:
                 readings = store.read_readings(ids, start, end)
                 result.readings = len(readings)
-                if isinstance(rule.condition, DeadmanCondition):
-                    _replay_with_ticks(
-                        engine, readings, sensors, start, end, rule.condition.silent_minutes
+                if isinstance(cond, DeadmanCondition):
+                    step = timedelta(minutes=max(1.0, min(5.0, cond.silent_minutes / 2)))
+                    engine.tick(start, sensors)
+                    _replay_in_steps(
+                        readings, start, end, step, engine.on_readings, tick=engine.tick
                     )
                 else:
                     engine.on_readings(readings)
@@ -77,24 +116,33 @@ def dry_run(
     return result
 
 
-def _replay_with_ticks(
-    engine: AlertEngine,
-    readings: Sequence[Reading],
-    sensors: Sequence[Sensor],
+class _Timed(Protocol):
+    @property
+    def ts(self) -> datetime: ...
+
+
+T = TypeVar("T", bound=_Timed)
+
+
+def _replay_in_steps(
+    items: Sequence[T],
     start: datetime,
     end: datetime,
-    silent_minutes: float,
+    step: timedelta,
+    feed: Callable[[list[T]], object],
+    *,
+    tick: Callable[[datetime], object] | None = None,
 ) -> None:
-    """Readings in time order with the deadman timer ticking in between, as it would live."""
-    ordered = sorted(readings, key=lambda r: r.ts)
-    step = timedelta(minutes=max(1.0, min(5.0, silent_minutes / 2)))
+    """Items in time order, one step of event time at a time from ``start`` to ``end``, with
+    the engine's timer ticking after each step (``tick``) as it would live."""
+    ordered = sorted(items, key=lambda item: item.ts)
     at, i = start, 0
-    engine.tick(start, sensors)
     while at < end:
         at = min(at + step, end)
         batch = []
         while i < len(ordered) and ordered[i].ts < at:
             batch.append(ordered[i])
             i += 1
-        engine.on_readings(batch)
-        engine.tick(at)
+        feed(batch)
+        if tick is not None:
+            tick(at)

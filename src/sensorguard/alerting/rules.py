@@ -8,11 +8,24 @@ A rule is plain data, stored in the metadata database (``alert_rules``) and vali
     severity: critical
     selector: {sensor_types: [climate], sites: [plant-1], tags: {floor: "2"}}
     condition:
-      type: threshold          # threshold | anomaly | deadman
+      type: threshold          # see the condition types below
       channel: temperature
       above: 30                # and/or below
       for_s: 300               # the breach must last this long
       clear_margin: 1.0        # hysteresis: clears only 1 degree back inside
+
+Condition types, each alerting per sensor unless it says otherwise:
+
+- ``threshold``: a channel outside [below, above] (readings).
+- ``anomaly``: the group model flags a fault episode, optionally of some kinds (scores).
+- ``deadman``: no reading for ``silent_minutes`` (the engine's timer).
+- ``data_quality``: the share of a sensor's messages dead-lettered over a sliding window
+  above ``max_rejected_ratio`` (readings and ``sensor-data-dlq``).
+- ``consumer_lag``: a consumer group more than ``max_records`` behind the end of its topics
+  (the timer). Per group, not per sensor: the alert's sensor_id is ``consumer-group/<group>``.
+- ``model_quality``: a model group's fault episodes per sensor-day over a window above
+  ``max_ratio`` times the false-alarm rate its champion was validated at (scores). Per group:
+  the alert's sensor_id is ``model-group/<group>``.
 
 Conditions are evaluated by :mod:`sensorguard.alerting.engine`; this module only says what
 they mean and refuses a malformed one naming the file and the field.
@@ -36,11 +49,15 @@ from pydantic import (
 from sensorguard.alerting.records import Severity
 from sensorguard.errors import ConfigError
 from sensorguard.schemas import Sensor
+from sensorguard.specs import GroupName
+from sensorguard.stream.base import ALL_TOPICS
 
 if TYPE_CHECKING:
     from sensorguard.metadata import MetadataStore
 
 RuleName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+# What a process passes to Stream.consumer (the Kafka backend adds its namespace itself).
+ConsumerGroup = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
 
 
 class Selector(BaseModel):
@@ -130,8 +147,111 @@ class DeadmanCondition(BaseModel):
     silent_minutes: float = Field(gt=0)
 
 
+class DataQualityCondition(BaseModel):
+    """More than ``max_rejected_ratio`` of a sensor's messages dead-lettered within the last
+    ``window_s`` for at least ``for_s``; judged only once the window holds ``min_messages``,
+    and cleared ``clear_margin`` under the ratio.
+
+    A message is an accepted reading (timed by its ``ts``) or a dead letter naming the sensor
+    (timed by ``received_at``: a refused payload may have no usable ``ts``). Both clocks agree
+    for a fleet reporting live; a backfill of old readings is counted where its ``ts`` falls.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["data_quality"] = "data_quality"
+    max_rejected_ratio: float = Field(gt=0, lt=1)
+    window_s: float = Field(600.0, gt=0)
+    min_messages: int = Field(20, ge=1)
+    for_s: float = Field(0.0, ge=0)
+    clear_margin: float = Field(0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _margin_below_ratio(self) -> DataQualityCondition:
+        if self.clear_margin > self.max_rejected_ratio:
+            raise ValueError(
+                f"clear_margin ({self.clear_margin:g}) must be at most max_rejected_ratio "
+                f"({self.max_rejected_ratio:g}), or the alert could never clear"
+            )
+        return self
+
+    def breached(self, ratio: float) -> bool:
+        return ratio > self.max_rejected_ratio
+
+    def cleared(self, ratio: float) -> bool:
+        return ratio <= self.max_rejected_ratio - self.clear_margin
+
+
+class ConsumerLagCondition(BaseModel):
+    """Consumer ``group`` more than ``max_records`` behind the end of ``topics`` (summed over
+    their partitions) for at least ``for_s``; checked on the engine's timer, cleared at the
+    first check back within the limit."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["consumer_lag"] = "consumer_lag"
+    group: ConsumerGroup
+    topics: tuple[str, ...] = Field(min_length=1)
+    max_records: int = Field(ge=0)
+    for_s: float = Field(0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _known_topics(self) -> ConsumerLagCondition:
+        unknown = [t for t in self.topics if t not in ALL_TOPICS]
+        if unknown:
+            raise ValueError(
+                f"topics: {unknown[0]!r} is not a data-path topic ({', '.join(ALL_TOPICS)})"
+            )
+        return self
+
+
+class ModelQualityCondition(BaseModel):
+    """Model ``group``'s fault episodes per sensor-day within the last ``window_s`` above
+    ``max_ratio`` times its expected false alarms per sensor-day, for at least ``for_s``;
+    judged once the window holds ``min_sensor_days`` of verdicts, cleared ``clear_margin``
+    under the ratio.
+
+    ``expected_false_alarms_per_sensor_day`` defaults to what the champion was validated at
+    (the ``metric.false_alarms_per_sensor_day`` tag of its registry version, read when the
+    engine starts). Live episodes include real faults, so the expected rate is a floor: a
+    ratio far above it means drift, or a fault across the group; either way, look.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["model_quality"] = "model_quality"
+    group: GroupName
+    max_ratio: float = Field(ge=1)
+    window_s: float = Field(86_400.0, gt=0)
+    min_sensor_days: float = Field(1.0, gt=0)
+    for_s: float = Field(0.0, ge=0)
+    clear_margin: float = Field(0.0, ge=0)
+    expected_false_alarms_per_sensor_day: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _margin_below_ratio(self) -> ModelQualityCondition:
+        if self.clear_margin >= self.max_ratio:
+            raise ValueError(
+                f"clear_margin ({self.clear_margin:g}) must be less than max_ratio "
+                f"({self.max_ratio:g}), or the alert could never clear"
+            )
+        return self
+
+    def breached(self, ratio: float) -> bool:
+        return ratio > self.max_ratio
+
+    def cleared(self, ratio: float) -> bool:
+        return ratio <= self.max_ratio - self.clear_margin
+
+
 Condition = Annotated[
-    ThresholdCondition | AnomalyCondition | DeadmanCondition, Field(discriminator="type")
+    ThresholdCondition
+    | AnomalyCondition
+    | DeadmanCondition
+    | DataQualityCondition
+    | ConsumerLagCondition
+    | ModelQualityCondition,
+    Field(discriminator="type"),
 ]
 
 
@@ -146,6 +266,15 @@ class AlertRule(BaseModel):
     selector: Selector = Selector()
     condition: Condition
     enabled: bool = True
+
+    @model_validator(mode="after")
+    def _selector_applies(self) -> AlertRule:
+        if isinstance(self.condition, ConsumerLagCondition) and self.selector != Selector():
+            raise ValueError(
+                "selector: a consumer_lag rule watches a consumer group, not sensors; "
+                "leave the selector out"
+            )
+        return self
 
     def definition(self) -> dict[str, Any]:
         """What the metadata store keeps (everything but the name and the enabled flag)."""

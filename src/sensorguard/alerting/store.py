@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sensorguard.alerting.records import Alert, Severity
+from sensorguard.alerting.records import Alert, AlertEvent, Severity
 from sensorguard.errors import NotFound, ValidationFailed
 from sensorguard.schemas import utc_now
 from sensorguard.settings import Settings, sqlite_path
@@ -230,6 +230,36 @@ class AlertStore:
             [*params, max(0, limit)],
         )
         return [_alert(r) for r in rows]
+
+    def last_event_id(self) -> int:
+        """Where a reader of events from now on starts (:meth:`events_after`)."""
+        rows = self._db.read("SELECT COALESCE(MAX(id), 0) AS last FROM alert_events")
+        return int(rows[0]["last"])
+
+    def events_after(self, event_id: int, *, limit: int = 500) -> list[tuple[AlertEvent, Alert]]:
+        """Lifecycle events stored after ``event_id``, oldest first, each with its alert as it
+        is now: what the live feed follows (any process may have written them)."""
+        rows = self._db.read(
+            "SELECT e.id AS event_id, e.at AS event_at, e.actor AS event_actor, "
+            "e.event AS event_name, e.detail AS event_detail, a.* "
+            "FROM alert_events e JOIN alerts a ON a.alert_id = e.alert_id "
+            "WHERE e.id > ? ORDER BY e.id LIMIT ?",
+            (event_id, limit),
+        )
+        return [
+            (
+                AlertEvent(
+                    event_id=r["event_id"],
+                    alert_id=r["alert_id"],
+                    at=datetime.fromisoformat(r["event_at"]),
+                    actor=r["event_actor"],
+                    event=r["event_name"],
+                    detail=json.loads(r["event_detail"]),
+                ),
+                _alert(r),
+            )
+            for r in rows
+        ]
 
     def events(self, alert_id: int) -> list[dict[str, Any]]:
         rows = self._db.read(

@@ -236,6 +236,7 @@ def dry_run_cmd(
     nothing is opened or sent."""
     from sensorguard.alerting.replay import dry_run
     from sensorguard.alerting.rules import load_rules_file
+    from sensorguard.alerting.runner import with_expected_rates
     from sensorguard.errors import NotFound
     from sensorguard.pipelines.training import parse_time
     from sensorguard.schemas import utc_now
@@ -250,6 +251,7 @@ def dry_run_cmd(
             raise NotFound("alert rule", rule, known=names)
         stop = parse_time(end) or utc_now()
         settings = get_settings()
+        (chosen,) = with_expected_rates([chosen], settings)
         metadata, store = open_configured_metadata(settings), open_configured_store(settings)
         try:
             result = dry_run(chosen, metadata, store, stop - timedelta(days=days), stop)
@@ -265,8 +267,12 @@ def dry_run_cmd(
                 "scores": result.scores,
                 "alerts": [a.model_dump(mode="json") for a in result.alerts],
                 "by_sensor": dict(result.by_sensor),
+                "note": result.note,
             }
         )
+        return
+    if result.note:
+        typer.echo(f"{rule}: {result.note}")
         return
     typer.echo(
         f"{rule}: {len(result.alerts)} alerts over {days:g} days on {len(result.by_sensor)} of "
@@ -278,16 +284,19 @@ def dry_run_cmd(
 
 @app.command("run")
 def run(
-    tick_s: Annotated[float, typer.Option(min=1, help="Deadman timer period.")] = 30.0,
+    tick_s: Annotated[
+        float, typer.Option(min=1, help="Timer period (deadman and consumer-lag rules).")
+    ] = 30.0,
     until_idle: Annotated[
         float | None, typer.Option(help="Exit after this many seconds without data.")
     ] = None,
 ) -> None:
-    """Run the engine: `anomaly-scores` and `sensor-data` in, alerts out (Alertmanager, a
-    webhook or the log, by settings); deadman rules on a timer. Until SIGTERM or Ctrl-C."""
+    """Run the engine: `anomaly-scores`, `sensor-data` and `sensor-data-dlq` in, alerts out
+    (Alertmanager, a webhook or the log, by settings); deadman and consumer-lag rules on a
+    timer. Until SIGTERM or Ctrl-C."""
     from sensorguard.alerting.delivery import delivery_from_settings
     from sensorguard.alerting.engine import AlertEngine
-    from sensorguard.alerting.runner import run_engine
+    from sensorguard.alerting.runner import run_engine, with_expected_rates
     from sensorguard.alerting.store import AlertStore
     from sensorguard.settings import get_settings
     from sensorguard.validation import CachedCatalog
@@ -300,7 +309,7 @@ def run(
         settings = get_settings()
         metadata, stream = open_configured_metadata(settings), open_configured_stream(settings)
         store = AlertStore.from_settings(settings)
-        rules = _rules_from_db()
+        rules = with_expected_rates(_rules_from_db(), settings)
         delivery = delivery_from_settings(settings)
         engine = AlertEngine(rules, store, CachedCatalog(metadata), delivery=delivery)
         try:
@@ -313,7 +322,8 @@ def run(
             stream.close()
             metadata.close()
     typer.echo(
-        f"{len(rules)} rules over {stats.scores:,} scores and {stats.readings:,} readings: "
+        f"{len(rules)} rules over {stats.scores:,} scores, {stats.readings:,} readings and "
+        f"{stats.dead_letters:,} dead letters ({stats.unattributed:,} naming no sensor): "
         f"{stats.opened} alerts opened, {stats.resolved} resolved"
     )
 
@@ -323,8 +333,13 @@ def serve(
     host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8002,
 ) -> None:
-    """Serve the alerts API: GET /v1/alerts, /v1/alerts/history, /v1/rules; POST
-    /v1/alerts/ID/ack and /resolve; PUT /v1/rules/NAME. Every route needs an API key."""
+    """Serve the operators' app: the page /live (sign in with a key), the live feed
+    (WebSocket /v1/live?site=S), GET /v1/alerts, /v1/alerts/history, /v1/rules, /v1/sensors,
+    /v1/sensors/ID/scores; POST /v1/alerts/ID/ack and /resolve; PUT /v1/rules/NAME. Every route
+    needs an API key.
+
+    Notifications link to the page at SENSORGUARD_OPERATORS_URL; set it to where people reach
+    this server if that is not http://127.0.0.1:8002."""
     import uvicorn
 
     from sensorguard.alerting.api import create_alerts_app

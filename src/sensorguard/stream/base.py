@@ -65,6 +65,15 @@ class Stream(Protocol):
     def consumer(self, topics: Sequence[str], group: str) -> StreamConsumer:
         """Join a consumer group; a new group starts at the earliest offset."""
 
+    def tail(self, topics: Sequence[str]) -> StreamConsumer:
+        """A reader of what is published from now on, in no group: it starts at the end of
+        every partition and commits nothing (live views, not processing)."""
+
+    def lag(self, group: str, topics: Sequence[str]) -> dict[tuple[str, int], int]:
+        """Records per (topic, partition) that ``group`` has not committed yet: the end offset
+        less the committed one (a partition never committed counts from its earliest offset,
+        where a new member would start). ``group`` is the logical name given to ``consumer``."""
+
     def close(self) -> None: ...
 
 

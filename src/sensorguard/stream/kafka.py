@@ -7,17 +7,17 @@ import os
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import KafkaAdminClient
+from kafka.admin import KafkaAdminClient, OffsetSpec
 from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from kafka.structs import MemberState, OffsetAndMetadata
 
-from sensorguard.errors import BackendUnavailable, ConfigError
+from sensorguard.errors import BackendUnavailable, ConfigError, NotFound
 from sensorguard.settings import Settings, get_settings
 from sensorguard.stream.base import ALL_TOPICS, Message, Record, next_offsets
 
@@ -130,6 +130,11 @@ class KafkaStream:
     def physical(self, topic: str) -> str:
         """The broker-side name of a data-path topic."""
         return f"{self.namespace}.{topic}" if self.namespace else topic
+
+    def group_id(self, group: str) -> str:
+        """The broker-side id of a consumer group: namespaced too, so two namespaces on one
+        cluster never share offsets."""
+        return self.physical(group)
 
     def logical(self, name: str) -> str:
         if self.namespace and name.startswith(self.namespace + "."):
@@ -246,6 +251,39 @@ class KafkaStream:
     def consumer(self, topics: Sequence[str], group: str) -> KafkaStreamConsumer:
         return KafkaStreamConsumer(self, list(topics), group)
 
+    def tail(self, topics: Sequence[str]) -> KafkaTail:
+        return KafkaTail(self, list(topics))
+
+    def lag(self, group: str, topics: Sequence[str]) -> dict[tuple[str, int], int]:
+        admin = self._admin_client()
+        names = [self.physical(t) for t in topics]
+        group_id = self.group_id(group)
+        try:
+            described = admin.describe_topics(names)
+            missing = [t["name"] for t in described if t["error_code"]]
+            if missing:
+                raise NotFound(
+                    "topic", self.logical(missing[0]), context=f"Kafka at {self.where}: "
+                )
+            parts = [
+                TopicPartition(t["name"], p["partition_index"])
+                for t in described
+                for p in t["partitions"]
+            ]
+            ends = admin.list_partition_offsets(dict.fromkeys(parts, OffsetSpec.LATEST))
+            # Retention may have deleted the start of a partition: a group committed before it
+            # (or never) resumes at the earliest offset still there, so lag counts from that.
+            starts = admin.list_partition_offsets(dict.fromkeys(parts, OffsetSpec.EARLIEST))
+            committed = admin.list_group_offsets({group_id: parts}).get(group_id, {})
+        except KafkaError as err:
+            raise self._unavailable(f"reading the lag of consumer group {group}", err) from err
+        lags: dict[tuple[str, int], int] = {}
+        for tp in parts:
+            done = committed.get(tp)
+            resume = max(starts[tp].offset, done.offset if done is not None else -1)
+            lags[(self.logical(tp.topic), tp.partition)] = max(0, ends[tp].offset - resume)
+        return lags
+
     def close(self) -> None:
         with self._lock:
             producer, self._producer = self._producer, None
@@ -254,6 +292,22 @@ class KafkaStream:
             producer.close(timeout=self.publish_timeout_s)
         if admin is not None:
             admin.close()
+
+
+def _records(stream: KafkaStream, batches: Mapping[TopicPartition, Sequence[Any]]) -> list[Record]:
+    """kafka-python's poll result as our records, topics by their logical names."""
+    return [
+        Record(
+            topic=stream.logical(tp.topic),
+            partition=tp.partition,
+            offset=rec.offset,
+            key=None if rec.key is None else rec.key.decode(),
+            value=rec.value,
+            timestamp_ms=rec.timestamp,
+        )
+        for tp, records in batches.items()
+        for rec in records
+    ]
 
 
 class KafkaStreamConsumer:
@@ -278,8 +332,7 @@ class KafkaStreamConsumer:
         self._join()
 
     def _group_id(self, group: str) -> str:
-        # Groups are namespaced too, so two namespaces on one cluster never share offsets.
-        return self._stream.physical(group)
+        return self._stream.group_id(group)
 
     def _join(self) -> None:
         """Block until the group has a stable assignment for this member.
@@ -303,18 +356,7 @@ class KafkaStreamConsumer:
             batches = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
         except KafkaError as err:
             raise self._stream._unavailable(f"polling for group {self.group}", err) from err
-        return [
-            Record(
-                topic=self._stream.logical(tp.topic),
-                partition=tp.partition,
-                offset=rec.offset,
-                key=None if rec.key is None else rec.key.decode(),
-                value=rec.value,
-                timestamp_ms=rec.timestamp,
-            )
-            for tp, records in batches.items()
-            for rec in records
-        ]
+        return _records(self._stream, batches)
 
     def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[Record]:
         if self._pending:
@@ -349,4 +391,49 @@ class KafkaStreamConsumer:
     def close(self) -> None:
         # Leaving the group now hands its partitions over at once instead of after the session
         # timeout; nothing is auto-committed.
+        self._consumer.close(autocommit=False)
+
+
+class KafkaTail:
+    """No group: every partition of the topics assigned by hand, read from its end on.
+
+    Partitions added later are not followed (a live view reopens its tail instead).
+    """
+
+    group = None
+
+    def __init__(self, stream: KafkaStream, topics: list[str]) -> None:
+        self._stream = stream
+        try:
+            self._consumer: KafkaConsumer = KafkaConsumer(
+                **stream._common(), group_id=None, enable_auto_commit=False
+            )
+            parts = [
+                TopicPartition(stream.physical(t), p)
+                for t in topics
+                for p in sorted(self._consumer.partitions_for_topic(stream.physical(t)) or ())
+            ]
+            self._consumer.assign(parts)
+            self._consumer.seek_to_end(*parts)
+            for tp in parts:  # resolve the end now, so what is published next is read
+                self._consumer.position(tp)
+        except KafkaError as err:
+            raise stream._unavailable(f"tailing {', '.join(topics)}", err) from err
+
+    def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[Record]:
+        try:
+            batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+        except KafkaError as err:
+            raise self._stream._unavailable("tailing", err) from err
+        return _records(self._stream, batches)
+
+    def commit(self, records: Sequence[Record]) -> None:
+        """A tail keeps no offsets."""
+
+    def assignment(self) -> frozenset[tuple[str, int]]:
+        return frozenset(
+            (self._stream.logical(tp.topic), tp.partition) for tp in self._consumer.assignment()
+        )
+
+    def close(self) -> None:
         self._consumer.close(autocommit=False)

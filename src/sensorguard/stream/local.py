@@ -104,6 +104,9 @@ class LocalLog:
     def consumer(self, topics: Sequence[str], group: str) -> LocalConsumer:
         return LocalConsumer(self, list(topics), group)
 
+    def tail(self, topics: Sequence[str]) -> LocalConsumer:
+        return LocalConsumer(self, list(topics), None)
+
     def end_offsets(self, topic: str) -> dict[int, int]:
         """Next offset to be written, per partition (what a caught-up group has committed)."""
         n = self.partitions(topic)
@@ -122,6 +125,15 @@ class LocalLog:
         )
         return {int(p): int(o) for p, o in rows}
 
+    def lag(self, group: str, topics: Sequence[str]) -> dict[tuple[str, int], int]:
+        # No retention here: every log starts at offset 0, where an uncommitted group starts.
+        lags: dict[tuple[str, int], int] = {}
+        for topic in topics:
+            done = self.committed(group, topic)
+            for p, end in self.end_offsets(topic).items():
+                lags[(topic, p)] = max(0, end - done.get(p, 0))
+        return lags
+
     def close(self) -> None:
         self._db.close()
 
@@ -129,14 +141,15 @@ class LocalLog:
 class LocalConsumer:
     """Reads from the committed offset onward; positions advance on poll, offsets on commit."""
 
-    def __init__(self, log: LocalLog, topics: list[str], group: str) -> None:
+    def __init__(self, log: LocalLog, topics: list[str], group: str | None) -> None:
+        """A member of `group` from its committed offsets, or (no group) a tail from the end."""
         self._log = log
         self.group = group
         self._positions: dict[tuple[str, int], int] = {}
         for topic in topics:
-            committed = log.committed(group, topic)
+            start = log.committed(group, topic) if group is not None else log.end_offsets(topic)
             for p in range(log.partitions(topic)):
-                self._positions[(topic, p)] = committed.get(p, 0)
+                self._positions[(topic, p)] = start.get(p, 0)
 
     def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[Record]:
         deadline = time.monotonic() + timeout_s
@@ -166,6 +179,8 @@ class LocalConsumer:
         return out
 
     def commit(self, records: Sequence[Record]) -> None:
+        if self.group is None:  # a tail has no offsets to keep
+            return
         with self._log._db.write() as conn:
             conn.executemany(
                 "INSERT INTO group_offsets VALUES (?, ?, ?, ?) "

@@ -52,6 +52,51 @@ def test_a_rule_file_round_trips_and_the_store_keeps_its_definition(tmp_path: Pa
         ("name: x\ncondition: {type: sms}\n", "condition"),
         ("name: Bad Name\ncondition: {type: deadman, silent_minutes: 5}\n", "name"),
         ("name: x\nseverity: loud\ncondition: {type: deadman, silent_minutes: 5}\n", "severity"),
+        (
+            "name: x\ncondition: {type: data_quality, max_rejected_ratio: 1.5}\n",
+            "max_rejected_ratio",
+        ),
+        (
+            "name: x\ncondition: {type: data_quality, max_rejected_ratio: 0.2, min_messages: 0}\n",
+            "min_messages",
+        ),
+        (
+            "name: x\ncondition: {type: data_quality, max_rejected_ratio: 0.2, clear_margin: 0.3}\n",
+            r"clear_margin \(0.3\) must be at most max_rejected_ratio \(0.2\)",
+        ),
+        (
+            "name: x\ncondition: {type: consumer_lag, group: g, topics: [sensor-dat], "
+            "max_records: 5}\n",
+            "'sensor-dat' is not a data-path topic",
+        ),
+        (
+            "name: x\ncondition: {type: consumer_lag, group: g, topics: [], max_records: 5}\n",
+            "topics",
+        ),
+        (
+            "name: x\ncondition: {type: consumer_lag, topics: [sensor-data], max_records: 5}\n",
+            "group",
+        ),
+        (
+            "name: x\nselector: {sites: [plant-1]}\ncondition: {type: consumer_lag, group: g, "
+            "topics: [sensor-data], max_records: 5}\n",
+            "selector: a consumer_lag rule watches a consumer group",
+        ),
+        (
+            "name: x\ncondition: {type: model_quality, group: climate, max_ratio: 0.5}\n",
+            "max_ratio",
+        ),
+        ("name: x\ncondition: {type: model_quality, group: Climate!, max_ratio: 3}\n", "group"),
+        (
+            "name: x\ncondition: {type: model_quality, group: climate, max_ratio: 3, "
+            "expected_false_alarms_per_sensor_day: 0}\n",
+            "expected_false_alarms_per_sensor_day",
+        ),
+        (
+            "name: x\ncondition: {type: model_quality, group: climate, max_ratio: 3, "
+            "clear_margin: 3}\n",
+            r"clear_margin \(3\) must be less than max_ratio \(3\)",
+        ),
     ],
 )
 def test_a_bad_rule_names_the_file_and_the_field(tmp_path: Path, text: str, message: str) -> None:
@@ -86,3 +131,13 @@ def test_the_shipped_rules_load() -> None:
     shipped = Path(__file__).resolve().parents[3] / "infra" / "alerts"
     rules = load_rules_dir(shipped)
     assert {r.condition.type for r in rules} == {"anomaly", "deadman", "threshold"}
+
+
+def test_the_example_rules_load_but_are_not_shipped() -> None:
+    from sensorguard.alerting.rules import load_rules_dir
+
+    folder = Path(__file__).resolve().parents[3] / "infra" / "alerts"
+    examples = load_rules_file(folder / "examples.yaml.txt")
+    assert {r.condition.type for r in examples} == {"data_quality", "consumer_lag", "model_quality"}
+    shipped = {r.name for r in load_rules_dir(folder)}
+    assert shipped.isdisjoint(r.name for r in examples)  # the demo never runs them

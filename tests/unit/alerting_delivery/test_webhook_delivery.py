@@ -60,7 +60,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 def test_firing_then_resolved_reach_the_webhook_in_alertmanager_format(receiver: Receiver) -> None:
-    delivery = WebhookDelivery(receiver.url, link_base="http://sg.local:3000/")
+    delivery = WebhookDelivery(receiver.url, link_base="http://sg.local:8002/")
     alert = make_alert()
     delivery.notify([alert])
     delivery.notify([resolved(alert)])
@@ -85,11 +85,11 @@ def test_firing_then_resolved_reach_the_webhook_in_alertmanager_format(receiver:
         "score": "7.25",
         "top_contributions": "temperature=3.2, humidity=-0.4, pressure=0.1",
         "started_at": "2026-03-01T12:00:00+00:00",
-        "scores_url": "http://sg.local:3000/v1/sensors/th-017/scores",
+        "scores_url": "http://sg.local:8002/live?sensor=th-017",
     }
     assert sent["startsAt"] == "2026-03-01T12:00:00+00:00"
     assert sent["endsAt"] == "0001-01-01T00:00:00Z"
-    assert sent["generatorURL"] == "http://sg.local:3000/v1/sensors/th-017/scores"
+    assert sent["generatorURL"] == "http://sg.local:8002/live?sensor=th-017"
 
     assert done["status"] == "resolved"
     assert done["alerts"][0]["status"] == "resolved"
