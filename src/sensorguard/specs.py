@@ -184,6 +184,37 @@ class GatePolicy(BaseModel):
     shadow_hours: float = Field(0.0, ge=0)
 
 
+class DriftPolicy(BaseModel):
+    """When a group's recent data counts as drifted from its champion's training data.
+
+    Checked by `sensorguard drift check` and the `check_drift` DAG. A feature column's drift
+    score is Evidently's normed Wasserstein distance (how far its distribution moved, in
+    standard deviations of the training rows); the score shift is the same distance on the
+    champion's scores; the flag-rate ratio compares the share of flagged readings now with
+    the share on the training rows. Any one limit passed counts as drift.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    window_hours: float = Field(24.0, gt=0, le=24 * 31)
+    # Fewer current readings than this: the check is skipped, not judged on noise.
+    min_rows: int = Field(500, ge=1)
+    # A feature column drifted when its normed Wasserstein distance is at least this; day-to-
+    # day variation of window statistics reaches ~0.3 on the simulated fleet.
+    column_threshold: float = Field(0.5, gt=0)
+    max_drifted_share: float = Field(0.3, gt=0, le=1)
+    # None: not judged.
+    max_score_shift: float | None = Field(0.5, gt=0)
+    # None: not judged. Only a rise counts: fewer flags may just mean fewer faults.
+    max_flag_rate_ratio: float | None = Field(3.0, gt=1)
+    # The reference (training rows) is sampled down to this many rows for the report.
+    reference_rows: int = Field(20_000, ge=100, le=1_000_000)
+    # After a drift-triggered retraining, no other one for this long: a gate that keeps the
+    # old champion must not make every check retrain again on the same drift.
+    cooldown_hours: float = Field(24.0, ge=0)
+
+
 class Membership(BaseModel):
     """Which sensors a group's model scores: by sensor type, optionally narrowed by tags."""
 
@@ -215,6 +246,7 @@ class ModelSpec(BaseModel):
     training: TrainingWindow = TrainingWindow()
     evaluation: EvaluationPolicy = EvaluationPolicy()
     gate: GatePolicy = GatePolicy()
+    drift: DriftPolicy = DriftPolicy()
     schedule: str | None = "@daily"
 
     @model_validator(mode="after")
@@ -253,8 +285,11 @@ class ModelSpec(BaseModel):
         return registered_model_name(self.group)
 
     def spec_hash(self) -> str:
-        """A short content hash: equal specs train equal candidates."""
-        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        """A short content hash: equal specs train equal candidates.
+
+        The drift policy is left out: it decides when to retrain, not what is trained.
+        """
+        text = json.dumps(self.model_dump(mode="json", exclude={"drift"}), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

@@ -87,7 +87,21 @@ def run(dag_file: str, conf: dict[str, Any]) -> dict[str, Any]:
         f"{ti.task_id}[{ti.map_index}]" if ti.map_index >= 0 else ti.task_id: str(ti.state)
         for ti in dag_run.get_task_instances()
     }
-    return {"state": str(dag_run.state), "tasks": tasks}
+    return {"state": str(dag_run.state), "tasks": tasks, "other_runs": _other_runs(dag.dag_id)}
+
+
+def _other_runs(dag_id: str) -> list[dict[str, Any]]:
+    """Runs of other DAGs in the metadata DB: what a TriggerDagRunOperator queued."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        runs = session.scalars(select(DagRun).where(DagRun.dag_id != dag_id)).all()
+        return [
+            {"dag_id": r.dag_id, "run_id": r.run_id, "state": str(r.state), "conf": r.conf}
+            for r in runs
+        ]
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from dag_helpers import DAGS, run_tool
 
-EXPECTED = {"train_detectors", "materialize_features"}
+EXPECTED = {"train_detectors", "materialize_features", "check_drift"}
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ _GROUPS: tuple[tuple[str, str, str | None], ...] = (
     ("train", "train", None),
     ("models", "app", "models"),
     ("features", "app", "features"),
+    ("drift", "app", "drift"),
     ("score", "app", "score"),
     ("score", "serve", None),
     ("alerts", "app", "alerts"),

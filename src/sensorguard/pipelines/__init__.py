@@ -12,6 +12,12 @@ from sensorguard._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from sensorguard.pipelines.demo import demo_training
+    from sensorguard.pipelines.drift import (
+        check_drift,
+        drift_checks,
+        retrain_drifted,
+        retraining_confs,
+    )
     from sensorguard.pipelines.features import (
         apply_features,
         export_features,
@@ -28,6 +34,10 @@ if TYPE_CHECKING:
 
 _WHERE = {
     "demo_training": "demo",
+    "check_drift": "drift",
+    "drift_checks": "drift",
+    "retrain_drifted": "drift",
+    "retraining_confs": "drift",
     "apply_features": "features",
     "export_features": "features",
     "materialize_features": "features",
@@ -41,12 +51,16 @@ _WHERE = {
 
 __all__ = [
     "apply_features",
+    "check_drift",
     "demo_training",
+    "drift_checks",
     "evaluate_group",
     "export_features",
     "materialize_features",
     "promote_group",
     "register_group",
+    "retrain_drifted",
+    "retraining_confs",
     "run_training",
     "train_group",
     "training_groups",

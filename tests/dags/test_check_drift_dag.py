@@ -1,0 +1,108 @@
+"""A real dag.test() run of check_drift: no drift -> nothing triggered; drift -> one train run.
+
+The champion is trained in this process first (as `sensorguard train` would); the DAG then
+runs in a child process against the same embedded data folder. dag.test() runs only its own
+DAG: the triggered train_detectors run is queued in the metadata DB (a scheduler would run
+it), so the test reads it there, conf and all.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+from dag_helpers import DAGS, FAST_SPECS, run_tool
+
+from sensorguard.champion import champion_version
+from sensorguard.pipelines.seed import seed_simulation
+from sensorguard.pipelines.training import run_training
+from sensorguard.settings import Settings
+from sensorguard.simulate import Simulation, SimulationConfig, simulate_fleet
+from sensorguard.training.labels import from_simulation, write_labels_csv
+from sensorguard.training.tracking import mlflow_client
+
+START = datetime(2026, 3, 1, tzinfo=UTC)
+DAG_FILE = str(DAGS / "check_drift.py")
+
+
+def _days(sim: Simulation, first: int, last: int) -> Simulation:
+    ts = sim.readings["ts"]
+    keep = (ts >= START + timedelta(days=first)) & (ts < START + timedelta(days=last))
+    return replace(sim, readings=sim.readings[keep])
+
+
+def _noisier(sim: Simulation) -> Simulation:
+    rng = np.random.default_rng(1)
+    readings = sim.readings.copy()
+    readings["temperature"] = (readings["temperature"] + rng.normal(0, 0.6, len(readings))).round(2)
+    readings["humidity"] = (readings["humidity"] + rng.normal(0, 2.0, len(readings))).clip(0, 100)
+    return replace(sim, readings=readings.round({"humidity": 1}))
+
+
+@pytest.fixture(scope="module")
+def platform(
+    tmp_path_factory: pytest.TempPathFactory, airflow_env: dict[str, str]
+) -> dict[str, Any]:
+    """Three climate sensors: trained on day 1 (evaluated on day 2), days 3-4 stored later."""
+    data_dir = tmp_path_factory.mktemp("drift") / "sg"
+    labels = data_dir.parent / "labels.csv"
+    settings = Settings(data_dir=data_dir, model_specs_dir=FAST_SPECS, labels_path=labels)
+    sim = simulate_fleet(
+        SimulationConfig(
+            sensors=3, sites=1, days=4, seed=5, fault_rate=3, start=START, sensor_types=("climate",)
+        )
+    )
+    write_labels_csv(from_simulation(sim.labels), labels)
+    seed_simulation(settings, _days(sim, 0, 3))
+    outcome = run_training(settings, group="climate", end=START + timedelta(days=2))
+    assert outcome[0]["decision"]["promoted"], outcome[0]["decision"]["reasons"]
+    env = {
+        **airflow_env,
+        "SENSORGUARD_DATA_DIR": str(data_dir),
+        "SENSORGUARD_MODEL_SPECS_DIR": str(FAST_SPECS),
+        "SENSORGUARD_LABELS_PATH": str(labels),
+    }
+    return {"settings": settings, "env": env, "sim": sim}
+
+
+def _drift_runs(result: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        r
+        for r in result["other_runs"]
+        if r["dag_id"] == "train_detectors" and r["run_id"].startswith("drift__")
+    ]
+
+
+def test_no_drift_triggers_nothing_and_drift_triggers_one_training(
+    platform: dict[str, Any],
+) -> None:
+    conf = json.dumps({"group": "climate", "end": (START + timedelta(days=3)).isoformat()})
+    quiet = run_tool(platform["env"], "run", DAG_FILE, conf)
+    assert quiet["state"] == "success", quiet["log"]
+    assert quiet["tasks"]["check"] == "success", quiet["tasks"]
+    assert quiet["tasks"]["retraining_confs"] == "success", quiet["tasks"]
+    # Mapped over no conf: skipped, no instance ran.
+    assert quiet["tasks"]["trigger_training"] == "skipped", quiet["tasks"]
+    assert _drift_runs(quiet) == []
+
+    seed_simulation(platform["settings"], _noisier(_days(platform["sim"], 3, 4)))
+    end = (START + timedelta(days=4)).isoformat()
+    drifted = run_tool(platform["env"], "run", DAG_FILE, json.dumps({"end": end}))
+    assert drifted["state"] == "success", drifted["log"]
+    assert drifted["tasks"]["trigger_training[0]"] == "success", drifted["tasks"]
+    assert "trigger_training[1]" not in drifted["tasks"]
+    [queued] = _drift_runs(drifted)
+    assert queued["state"] == "queued"
+    assert queued["conf"]["group"] == "climate" and queued["conf"]["end"] == end
+    assert queued["conf"]["trigger_reason"].startswith("drift: climate: ")
+    # The checks logged their reports; the champion is untouched until training runs.
+    reports = sorted(
+        p.name for p in (platform["settings"].data_dir / "reports" / "drift").iterdir()
+    )
+    assert reports == ["climate-20260304T000000Z.html", "climate-20260305T000000Z.html"]
+    champion = champion_version(mlflow_client(platform["settings"]), "climate")
+    assert champion is not None and champion.tags["trigger_reason"] == "manual"
