@@ -5,6 +5,20 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+ECHO_MAX_CHARS = 100
+"""How much of an offending value a message repeats; the rest is summarised by its length."""
+
+
+def clip(text: str, limit: int = ECHO_MAX_CHARS) -> str:
+    """`text`, or its first `limit` characters and how long it was.
+
+    Messages repeat what a client sent, and a client chooses its size: a 2 kB id echoed whole
+    into every rejection, answer and dead letter multiplies what one bad request costs.
+    """
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text)} chars)"
+
 
 class SensorGuardError(Exception):
     """Base of every error SensorGuard raises on purpose."""
@@ -26,8 +40,8 @@ class ValidationFailed(SensorGuardError):
         self.value = value
         self.expected = expected
         self.subject = subject
-        where = f" for sensor {subject}" if subject else ""
-        super().__init__(f"{field} must be {expected}, got {value!r}{where}")
+        where = f" for sensor {clip(subject)}" if subject else ""
+        super().__init__(f"{clip(field)} must be {expected}, got {clip(repr(value))}{where}")
 
 
 class NotFound(SensorGuardError):

@@ -12,6 +12,8 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    TypeAdapter,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -19,6 +21,17 @@ from pydantic import (
 # A sensor id travels as an MQTT topic level and a Kafka key: no '/', '+', '#' or spaces.
 SensorId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
 ChannelName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+_SENSOR_ID: TypeAdapter[str] = TypeAdapter(SensorId)
+
+
+def is_sensor_id(value: str) -> bool:
+    """Whether `value` is shaped like a sensor id (SensorId), decided without any lookup."""
+    try:
+        _SENSOR_ID.validate_python(value)
+    except ValidationError:
+        return False
+    return True
+
 
 # Spellings people send for the built-in units; anything else must match the declared unit exactly.
 UNIT_ALIASES: dict[str, str] = {

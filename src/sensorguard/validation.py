@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -11,7 +13,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from sensorguard.errors import ValidationFailed
+from sensorguard.errors import ValidationFailed, clip
 from sensorguard.schemas import (
     BatchResult,
     Reading,
@@ -19,6 +21,7 @@ from sensorguard.schemas import (
     Sensor,
     SensorType,
     canonical_unit,
+    is_sensor_id,
     utc_now,
 )
 
@@ -52,30 +55,57 @@ class CachedCatalog:
     """Caches another catalog's answers for ttl_s, so ingest does not hit SQLite per reading.
 
     Misses are cached for a shorter time: a freshly registered sensor is accepted soon after.
+    The cache holds at most `max_entries` answers, hits and misses alike, dropping the least
+    recently used: clients choose the ids they ask about, so an unbounded cache of misses
+    would let anyone grow the server's memory. An id that is not shaped like a sensor id is
+    answered None without a lookup and is not cached at all.
     """
 
     inner: SensorCatalog
     ttl_s: float = 60.0
     miss_ttl_s: float = 5.0
-    _cache: dict[str, tuple[float, tuple[Sensor, SensorType] | None]] = field(default_factory=dict)
+    max_entries: int = 10_000
+    _cache: OrderedDict[str, tuple[float, tuple[Sensor, SensorType] | None]] = field(
+        default_factory=OrderedDict
+    )
+    # Ingest looks sensors up from many request threads; OrderedDict's reordering is not atomic.
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def lookup(self, sensor_id: str) -> tuple[Sensor, SensorType] | None:
+        if not is_sensor_id(sensor_id):
+            return None
         now = time.monotonic()
-        hit = self._cache.get(sensor_id)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        with self._lock:
+            hit = self._cache.get(sensor_id)
+            if hit is not None and hit[0] > now:
+                self._cache.move_to_end(sensor_id)
+                return hit[1]
+        # Outside the lock: one slow store query must not hold up every other request.
         found = self.inner.lookup(sensor_id)
-        self._cache[sensor_id] = (now + (self.ttl_s if found else self.miss_ttl_s), found)
+        with self._lock:
+            self._cache[sensor_id] = (now + (self.ttl_s if found else self.miss_ttl_s), found)
+            self._cache.move_to_end(sensor_id)
+            while len(self._cache) > self.max_entries:
+                self._cache.popitem(last=False)
         return found
+
+    def __len__(self) -> int:
+        return len(self._cache)
 
 
 def _json_safe(value: Any) -> Any:
-    """Values echoed back in rejections must survive JSON: nan/inf become strings."""
+    """Values echoed back in rejections must survive JSON (nan/inf become strings) and stay
+    small: long text is clipped, as is anything else whose repr is long."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
-    if isinstance(value, str | int | float | bool) or value is None:
+    if isinstance(value, str):
+        return clip(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        # JSON parses 10**4000 into an int as readily as 3: echo its start, not 4,000 digits.
+        return clip(str(value), 40)
+    if isinstance(value, int | float | bool) or value is None:
         return value
-    return repr(value)
+    return clip(repr(value))
 
 
 def validation_failed_from(
@@ -93,7 +123,12 @@ def validation_failed_from(
         expected = f"absent (not a field of {what})"
     elif first["type"] == "timezone_aware":
         expected = "an ISO-8601 time with a timezone offset"
-    sensor_id = raw.get("sensor_id") if isinstance(raw.get("sensor_id"), str) else None
+    elif first["type"] == "string_pattern_mismatch":
+        expected = f"text matching {first.get('ctx', {}).get('pattern', 'its pattern')}"
+    # Only an id shaped like one is named as the sensor: a made-up 2 kB id would otherwise be
+    # repeated in the message, the rejection and the dead letter's key.
+    claimed = raw.get("sensor_id")
+    sensor_id = claimed if isinstance(claimed, str) and is_sensor_id(claimed) else None
     return ValidationFailed(loc, _json_safe(first.get("input")), expected, subject=sensor_id)
 
 

@@ -17,11 +17,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_USERINFO = re.compile(r"//([^/@:]+):([^/@]*)@")
+# The password runs to the last '@' before any query or fragment: a mistyped URL (a '/' or '@'
+# left unescaped in the password) is exactly the one whose error message quotes it.
+_USERINFO = re.compile(r"//([^/@:?#]+):([^?#]*)@")
 
 
 def redact_url(url: str) -> str:
-    """A URL fit for logs: any password is replaced."""
+    """A URL fit for logs and error messages: any password is replaced."""
     return _USERINFO.sub(r"//\1:***@", url)
 
 

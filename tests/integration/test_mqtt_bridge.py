@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from integration_support import Mosquitto, keys_of, mqtt_send, wait_for_readings
+from integration_support import Mosquitto, keys_of, mqtt_send, read_topic, wait_for_readings
 
 from sensorguard.errors import BackendUnavailable, ConfigError
 from sensorguard.ingest.mqtt import MqttBridge, MqttURL, publish_mqtt, sensor_topic
@@ -24,7 +24,15 @@ from sensorguard.metadata import MetadataStore
 from sensorguard.schemas import BUILTIN_SENSOR_TYPES, utc_now
 from sensorguard.settings import Settings
 from sensorguard.simulate import FaultKind, Simulation, SimulationConfig, simulate_fleet
-from sensorguard.stream import ALL_TOPICS, Message, Stream, StreamConsumer, open_stream
+from sensorguard.stream import (
+    ALL_TOPICS,
+    SENSOR_DATA_DLQ,
+    Message,
+    Stream,
+    StreamConsumer,
+    open_stream,
+)
+from sensorguard.stream.codec import decode_dead_letter
 from sensorguard.validation import ReadingValidator, StaticCatalog
 from sensorguard.wiring import open_configured_metadata
 
@@ -144,10 +152,10 @@ def test_unacknowledged_messages_come_back_to_the_next_bridge(
     assert bridge.stats.publish_retries == 0
 
 
-def test_a_rate_limited_sensor_is_slowed_down_not_dropped(
+def test_a_rate_limited_sensor_has_its_excess_dead_lettered_not_dropped(
     mosquitto: Mosquitto, stream: Stream
 ) -> None:
-    sim = fleet(sensors=1, days=0.2)  # 288 readings of one sensor
+    sim = fleet(sensors=1, days=0.2)  # 288 readings of one sensor, sent as fast as possible
     # 150 readings/s with a bucket of 30, and a buffer of 2 between network and publisher.
     bridge = bridge_for(
         pipeline_for(sim, stream),
@@ -160,10 +168,13 @@ def test_a_rate_limited_sensor_is_slowed_down_not_dropped(
     with bridge:
         sent = publish_mqtt(sim, mosquitto.url)
         assert bridge.wait_for(sent.messages, timeout_s=60)
-        want = keys_of(sim)
-        assert wait_for_readings(stream, want) >= want
-    assert bridge.stats.rate_limited_s > 0
-    assert bridge.stats.accepted == len(sim.readings)
+    stats = bridge.stats
+    assert stats.rate_limited > 0
+    # Every reading is either on sensor-data or in the DLQ with its reason: none is lost.
+    assert stats.accepted + stats.rate_limited == len(sim.readings)
+    letters = [decode_dead_letter(r.value) for r in read_topic(stream, SENSOR_DATA_DLQ)]
+    assert len(letters) == stats.rate_limited
+    assert all(lt.field == "rate" and lt.reason.startswith("rate limited") for lt in letters)
 
 
 def test_the_cli_bridge_runs_until_sigterm(

@@ -68,7 +68,8 @@ def mqtt(
 
     Every message is validated, published and dead-lettered like a POST to `ingest serve`. A payload is one reading or a JSON list of readings of the topic's sensor. A message is
     acknowledged only once published, so nothing the broker accepted is lost if the bridge
-    stops; run until SIGTERM or Ctrl-C.
+    stops; run until SIGTERM or Ctrl-C. A message over the ingest limits, and a sensor's
+    readings over its rate, are dead-lettered with the reason, so no sensor holds up another.
 
     Example:  mosquitto_pub -q 1 -t sensors/plant-1/th-101
     -m '{"sensor_id":"th-101","ts":"2026-01-01T00:00:00Z","channels":{"temperature":21.5}}'
@@ -98,7 +99,8 @@ def mqtt(
     typer.echo(
         f"acknowledged {stats.messages} messages ({stats.readings} readings): "
         f"{stats.accepted} accepted, {stats.rejected} dead-lettered "
-        f"({stats.malformed} malformed, {stats.mismatched} sensor mismatches); "
+        f"({stats.malformed} malformed, {stats.mismatched} sensor mismatches, "
+        f"{stats.oversized} oversized messages, {stats.rate_limited} over the rate); "
         f"{stats.connects} connects, {stats.publish_retries} publish retries"
     )
 

@@ -12,9 +12,11 @@ from pydantic import BaseModel, Field
 
 from sensorguard import metrics
 from sensorguard.auth import Authorizer, Permission, principal_of
-from sensorguard.errors import BackendUnavailable, Forbidden
+from sensorguard.errors import BackendUnavailable, Forbidden, ValidationFailed
 from sensorguard.http_app import guarded_app
-from sensorguard.ingest.pipeline import IngestPipeline
+from sensorguard.http_limits import BodyLimitMiddleware
+from sensorguard.ingest.limits import BatchLimits
+from sensorguard.ingest.pipeline import DeadLettersUnrecorded, IngestPipeline
 from sensorguard.ingest.ratelimit import TokenBuckets, retry_after_header, sensor_demand
 from sensorguard.schemas import Rejection
 from sensorguard.settings import Settings
@@ -44,6 +46,12 @@ class IngestAnswer(BaseModel):
     rejections: list[Rejection]
 
 
+class PartialAnswer(IngestAnswer):
+    """A 503 whose readings were accepted all the same: only the dead letters are missing."""
+
+    detail: str
+
+
 class _TooMany(Exception):
     def __init__(self, scope: str, wait_s: float) -> None:
         self.scope = scope
@@ -68,6 +76,10 @@ def create_app(
         authorizer,
     )
     get_authorizer: Callable[[], Authorizer] = app.state.get_authorizer
+    limits = BatchLimits.of(settings)
+    # Outermost: a body over the limit is refused as it arrives, before it is read whole,
+    # parsed or even authenticated.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_bytes)
     burst = settings.rate_limit_burst_s
     per_client = TokenBuckets.per_second(settings.rate_limit_per_client, burst)
     per_sensor = TokenBuckets.per_second(settings.rate_limit_per_sensor, burst)
@@ -106,30 +118,49 @@ def create_app(
             headers={"Retry-After": "5"},
         )
 
+    @app.exception_handler(DeadLettersUnrecorded)
+    async def _unrecorded(_: Request, exc: DeadLettersUnrecorded) -> JSONResponse:
+        log.warning("dead letters not recorded: %s", exc)
+        answer = PartialAnswer(
+            accepted=len(exc.result.accepted),
+            rejected=len(exc.result.rejected),
+            rejections=exc.result.rejected,
+            detail=f"{len(exc.result.accepted)} readings were accepted; the rejections (reasons "
+            "below) were not recorded, the dead-letter stream being unavailable. Resending the "
+            "batch is safe: accepted readings are not stored twice",
+        )
+        return JSONResponse(
+            answer.model_dump(mode="json"), status_code=503, headers={"Retry-After": "5"}
+        )
+
     @app.post(READINGS_PATH, response_model=IngestAnswer)
     def post_readings(batch: ReadingBatch, request: Request) -> IngestAnswer:
         principal = principal_of(request)
         rows = batch.readings
-        if len(rows) > settings.ingest_max_batch:
-            raise HTTPException(
-                413, f"readings must hold at most {settings.ingest_max_batch} rows, got {len(rows)}"
-            )
+        try:
+            limits.check_rows(len(rows))
+        except ValidationFailed as err:
+            raise HTTPException(413, str(err)) from None
         # Before any token is spent: a refused batch must not eat the sensors' allowance.
         get_authorizer().authorize_sensors(
             principal, sensor_sites(rows), where=f"POST {READINGS_PATH}"
         )
-        sensors = sensor_demand(rows, lookup)
         clients = {principal.username: len(rows)}
-        for scope, buckets, wants in (
-            ("client", per_client, clients),
-            ("sensor", per_sensor, sensors),
-        ):
-            wait = buckets.wait_for(wants)
-            if wait:
-                raise _TooMany(scope, wait)
-        per_client.spend(clients)
-        per_sensor.spend(sensors)
-        result = pipeline.submit(rows, source="http")
+        sensors = sensor_demand(rows, lookup)
+        if wait := per_client.take(clients):
+            raise _TooMany("client", wait)
+        if wait := per_sensor.take(sensors):
+            per_client.refund(clients)
+            raise _TooMany("sensor", wait)
+        try:
+            result = pipeline.submit(rows, source="http")
+        except DeadLettersUnrecorded:
+            raise  # the readings were published: the tokens were spent on them
+        except BackendUnavailable:
+            # Nothing was accepted, so nothing is charged: the client's retry must fit.
+            per_client.refund(clients)
+            per_sensor.refund(sensors)
+            raise
         return IngestAnswer(
             accepted=len(result.accepted), rejected=len(result.rejected), rejections=result.rejected
         )

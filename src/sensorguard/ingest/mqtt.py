@@ -7,9 +7,17 @@ a crash, a restart or a reconnect. Replays are harmless downstream: (sensor_id, 
 reading's identity.
 
 Flow control never drops: unacknowledged messages count against the broker's in-flight window
-(mosquitto's max_inflight_messages), so a slow or rate-limited bridge makes the broker hold
-further messages; the local buffer between the network thread and the publisher is bounded and
-blocks the network thread when full.
+(mosquitto's max_inflight_messages), so a slow bridge makes the broker hold further messages;
+the local buffer between the network thread and the publisher is bounded and blocks the network
+thread when full.
+
+One sensor cannot stall the others, so nothing waits on one sensor. A message over the ingest
+limits (`ingest_max_batch` rows, and bytes in proportion: sensorguard.ingest.limits) is
+dead-lettered whole with the limit it broke. A sensor over its rate has the readings beyond its
+token bucket dead-lettered with reason "rate limited". Deferring them instead would keep them
+unacknowledged, and the broker's in-flight window is shared by every sensor of this one
+session: a flooding sensor would fill it and hold up the fleet again. The dead-letter topic is
+durable and replayable, so excess readings are kept, never silently dropped.
 """
 
 from __future__ import annotations
@@ -27,11 +35,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from sensorguard.errors import BackendUnavailable, ConfigError, SensorGuardError, ValidationFailed
+from sensorguard.ingest.limits import BatchLimits
 from sensorguard.ingest.pipeline import retry_delays
-from sensorguard.ingest.ratelimit import TokenBuckets, sensor_demand
+from sensorguard.ingest.ratelimit import TokenBuckets
+from sensorguard.schemas import Rejection, is_sensor_id
 from sensorguard.stream import SENSOR_DATA_DLQ, Message
-from sensorguard.stream.codec import dead_letter, parse_json
+from sensorguard.stream.codec import DEAD_LETTER_RAW_CHARS, dead_letter, parse_json
 from sensorguard.validation import rejection
+from sensorguard.wiring import redact_url
 
 if TYPE_CHECKING:
     import paho.mqtt.client as mqtt
@@ -67,7 +78,8 @@ class MqttURL:
             port = -1
         if parts.scheme != "mqtt" or not parts.hostname or port < 1 or parts.path not in ("", "/"):
             raise ConfigError(
-                f"SENSORGUARD_MQTT_URL must be mqtt://[USER[:PASSWORD]@]HOST[:PORT], got {url!r}"
+                "SENSORGUARD_MQTT_URL must be mqtt://[USER[:PASSWORD]@]HOST[:PORT], "
+                f"got {redact_url(url)!r}"
             )
         return cls(
             parts.hostname,
@@ -108,10 +120,16 @@ def _new_client(
 @dataclass(frozen=True)
 class _Inbound:
     topic: str
-    payload: bytes
+    payload: bytes  # of an oversized message, only its start: it is dead-lettered, not parsed
+    size: int  # of the whole payload, in bytes
     mid: int
     qos: int
     generation: int  # which connection delivered it: a PUBACK is only valid on that one
+
+    @property
+    def text(self) -> str:
+        """The payload as text, for a dead letter (undecodable bytes replaced)."""
+        return self.payload.decode("utf-8", "replace")
 
 
 @dataclass
@@ -123,9 +141,14 @@ class _Split:
     rows: int = 0
     malformed: int = 0
     mismatched: int = 0
+    oversized: int = 0
+    rate_limited: int = 0
 
     def reject(self, source: str, raw: Any, index: int, problem: ValidationFailed) -> None:
-        self.letters.append((problem.subject, dead_letter(source, raw, rejection(index, problem))))
+        self.refuse(source, raw, rejection(index, problem))
+
+    def refuse(self, source: str, raw: Any, why: Rejection) -> None:
+        self.letters.append((why.sensor_id, dead_letter(source, raw, why)))
 
 
 @dataclass
@@ -135,12 +158,13 @@ class BridgeStats:
     messages: int = 0  # acknowledged to the broker
     readings: int = 0  # rows in those messages
     accepted: int = 0
-    rejected: int = 0  # refused by validation, malformed or mismatched: all dead-lettered
+    rejected: int = 0  # refused by validation, limits or rate, malformed, mismatched: all DLQ'd
     malformed: int = 0
     mismatched: int = 0
+    oversized: int = 0  # messages over the row or byte limit
+    rate_limited: int = 0  # readings over their sensor's rate
     connects: int = 0
     publish_retries: int = 0
-    rate_limited_s: float = 0.0
 
 
 class MqttBridge:
@@ -162,9 +186,9 @@ class MqttBridge:
         self.clean_session = clean_session
         self.connect_timeout_s = connect_timeout_s
         self.stats = BridgeStats()
-        self._per_sensor = TokenBuckets.per_second(
-            settings.rate_limit_per_sensor, settings.rate_limit_burst_s
-        )
+        self._rate = settings.rate_limit_per_sensor
+        self._per_sensor = TokenBuckets.per_second(self._rate, settings.rate_limit_burst_s)
+        self._limits = BatchLimits.of(settings)
         self._inbox: queue.Queue[_Inbound] = queue.Queue(maxsize=settings.mqtt_buffer)
         self._stop = threading.Event()
         self._subscribed = threading.Event()
@@ -277,7 +301,13 @@ class MqttBridge:
             )
 
     def _on_message(self, _client: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
-        item = _Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation)
+        size = len(msg.payload)
+        # An oversized payload is only ever dead-lettered, which keeps its start: the buffer
+        # need not hold the rest.
+        keep = size if size <= self._limits.max_bytes else DEAD_LETTER_RAW_CHARS
+        item = _Inbound(
+            msg.topic, bytes(msg.payload[:keep]), size, msg.mid, msg.qos, self._generation
+        )
         # Blocking here is the backpressure: the network thread stops reading, the broker keeps
         # the rest. On shutdown the message is left unacknowledged, to be redelivered.
         while not self._stop.is_set():
@@ -295,11 +325,14 @@ class MqttBridge:
                 chunk = [self._inbox.get(timeout=0.2)]
             except queue.Empty:
                 continue
-            while len(chunk) < _MAX_CHUNK:
+            # Up to a batch's worth of bytes per chunk, as one POST: what one publish holds.
+            held = chunk[0].size
+            while len(chunk) < _MAX_CHUNK and held < self._limits.max_bytes:
                 try:
                     chunk.append(self._inbox.get_nowait())
                 except queue.Empty:
                     break
+                held += chunk[-1].size
             try:
                 if self._deliver(chunk):
                     self._ack(chunk)
@@ -312,28 +345,39 @@ class MqttBridge:
                 return
 
     def _split(self, chunk: list[_Inbound]) -> _Split:
-        """Rows per topic for the pipeline; dead letters for what never reaches it."""
+        """Rows per topic for the pipeline; dead letters for what never reaches it (messages
+        over the limits, malformed JSON, another sensor's rows, readings over the rate)."""
         out = _Split()
         for item in chunk:
             source = f"mqtt:{item.topic}"
             match = _TOPIC.match(item.topic)
-            topic_sensor = match.group(2) if match else None
+            topic_sensor = match.group(2) if match and is_sensor_id(match.group(2)) else None
             try:
+                self._limits.check_bytes(item.size)
                 body = parse_json(item.payload)
+                rows = body if isinstance(body, list) else [body]
+                self._limits.check_rows(len(rows))
+            except ValidationFailed as err:
+                out.rows += 1
+                out.oversized += 1
+                problem = ValidationFailed(
+                    err.field, err.value, f"{err.expected} per message", subject=topic_sensor
+                )
+                out.reject(source, item.text, 0, problem)
+                continue
             except (ValueError, UnicodeDecodeError) as err:
                 out.rows += 1
                 out.malformed += 1
-                raw = item.payload.decode("utf-8", "replace")
                 problem = ValidationFailed(
                     "payload",
-                    raw[:80],
+                    item.text,
                     f"JSON, one reading or a list of readings (malformed JSON: {err})",
                     subject=topic_sensor,
                 )
-                out.reject(source, raw, 0, problem)
+                out.reject(source, item.text, 0, problem)
                 continue
-            rows = body if isinstance(body, list) else [body]
             out.rows += len(rows)
+            kept: list[tuple[int, Any]] = []
             for index, row in enumerate(rows):
                 claimed = row.get("sensor_id") if isinstance(row, dict) else None
                 if claimed is not None and claimed != topic_sensor:
@@ -346,25 +390,37 @@ class MqttBridge:
                     )
                     out.reject(source, row, index, problem)
                     continue
-                out.by_topic.setdefault(item.topic, []).append(row)
+                kept.append((index, row))
+            granted = self._within_rate(topic_sensor, len(kept))
+            for index, row in kept[granted:]:
+                out.rate_limited += 1
+                out.refuse(source, row, self._rate_limited(index, topic_sensor))
+            out.by_topic.setdefault(item.topic, []).extend(row for _, row in kept[:granted])
         return out
 
-    def _throttle(self, by_topic: dict[str, list[Any]]) -> bool:
-        """Wait for the per-sensor buckets (MQTT has no 429); False if stopped while waiting."""
-        lookup = self.pipeline.validator.catalog.lookup
-        wants = sensor_demand([r for rows in by_topic.values() for r in rows], lookup)
-        while (wait := self._per_sensor.wait_for(wants)) > 0:
-            self.stats.rate_limited_s += wait
-            if self._stop.wait(wait):
-                return False
-        self._per_sensor.spend(wants)
-        return True
+    def _within_rate(self, sensor_id: str | None, n: int) -> int:
+        """How many of a message's `n` rows its sensor's bucket admits now (never into debt).
+
+        Only registered sensors have buckets: validation rejects the others' rows anyway, and
+        a bucket per made-up id would grow the table without bound.
+        """
+        if sensor_id is None or self.pipeline.validator.catalog.lookup(sensor_id) is None:
+            return n
+        return self._per_sensor.take_up_to(sensor_id, n)
+
+    def _rate_limited(self, index: int, sensor_id: str | None) -> Rejection:
+        return Rejection(
+            index=index,
+            field="rate",
+            reason=f"rate limited: sensor {sensor_id} may send {self._rate:g} readings/s "
+            f"(bursts of {self._per_sensor.capacity:g}) and this reading came over it; "
+            "it is kept here, not stored",
+            sensor_id=sensor_id,
+        )
 
     def _deliver(self, chunk: list[_Inbound]) -> bool:
         """Publish a chunk durably (retrying while the stream is down); False if stopped first."""
         split = self._split(chunk)
-        if not self._throttle(split.by_topic):
-            return False
         for delay in retry_delays(self._stop):
             try:
                 if split.letters:
@@ -384,6 +440,8 @@ class MqttBridge:
             stats.rejected += sum(len(r.rejected) for r in results) + len(split.letters)
             stats.malformed += split.malformed
             stats.mismatched += split.mismatched
+            stats.oversized += split.oversized
+            stats.rate_limited += split.rate_limited
             return True
         return False  # stopped while the stream was down
 

@@ -17,11 +17,29 @@ from sensorguard.validation import ReadingValidator
 log = logging.getLogger(__name__)
 
 
+class DeadLettersUnrecorded(BackendUnavailable):
+    """The batch's good rows were published, but its rejections could not be dead-lettered.
+
+    Carries the result, so a front door can say truthfully what was accepted. Resending the
+    whole batch is safe (published readings are absorbed as duplicates) and records them.
+    """
+
+    def __init__(self, result: BatchResult, cause: BackendUnavailable) -> None:
+        self.result = result
+        super().__init__(
+            f"{len(result.accepted)} readings were accepted, but {len(result.rejected)} "
+            f"rejections could not be recorded in {SENSOR_DATA_DLQ}: {cause}"
+        )
+
+
 class IngestPipeline:
     """Validates raw rows; valid ones go to `sensor-data` keyed by sensor_id, invalid to the DLQ.
 
     `submit` returns only after both publishes are durable, so a caller that got an answer
-    may forget the batch: nothing it was told was accepted can be lost.
+    may forget the batch: nothing it was told was accepted can be lost. If the readings were
+    published but the dead letters were not, it raises DeadLettersUnrecorded (a
+    BackendUnavailable that says what was accepted); any other BackendUnavailable means the
+    readings were not acknowledged, and the batch is to be sent again.
     """
 
     def __init__(self, validator: ReadingValidator, stream: Stream) -> None:
@@ -37,16 +55,17 @@ class IngestPipeline:
             self.stream.publish(
                 SENSOR_DATA, [(r.sensor_id, encode_reading(r)) for r in result.accepted]
             )
+            metrics.READINGS_RECEIVED.labels(door).inc(len(rows))
+            metrics.READINGS_ACCEPTED.labels(door).inc(len(result.accepted))
             if result.rejected:
-                self.stream.publish(
-                    SENSOR_DATA_DLQ,
-                    [
-                        (rej.sensor_id, dead_letter(source, _jsonable(rows[rej.index]), rej))
-                        for rej in result.rejected
-                    ],
-                )
-        metrics.READINGS_RECEIVED.labels(door).inc(len(rows))
-        metrics.READINGS_ACCEPTED.labels(door).inc(len(result.accepted))
+                letters = [
+                    (rej.sensor_id, dead_letter(source, _jsonable(rows[rej.index]), rej))
+                    for rej in result.rejected
+                ]
+                try:
+                    self.stream.publish(SENSOR_DATA_DLQ, letters)
+                except BackendUnavailable as err:
+                    raise DeadLettersUnrecorded(result, err) from err
         for rej in result.rejected:
             metrics.READINGS_REJECTED.labels(door, rej.field).inc()
         return result

@@ -17,10 +17,12 @@ class _Bucket:
 
 
 class TokenBuckets:
-    """Many named token buckets of one rate, checked (`wait_for`) before they are spent.
+    """Many named token buckets of one rate; a request takes from several at once or from none.
 
-    Checking first matters: a batch refused with 429 must not spend tokens, or a client that
-    retries after Retry-After would find its budget already eaten by the refused attempt.
+    `take` checks and spends under one lock: checked and spent apart, two requests could both
+    see the same tokens and both spend them. A refused request spends nothing, or a client
+    that retries after Retry-After would find its budget already eaten by the refused attempt;
+    for the same reason a request that failed after taking gives its tokens back (`refund`).
     """
 
     def __init__(
@@ -37,8 +39,9 @@ class TokenBuckets:
         """Buckets refilling at `rate` per second that hold `burst_s` seconds of it."""
         return cls(rate, rate * burst_s)
 
-    def wait_for(self, wants: Mapping[str, float]) -> float:
-        """Seconds until every named bucket holds what is wanted of it (0: it fits now)."""
+    def take(self, wants: Mapping[str, float]) -> float:
+        """Spend what is wanted of every named bucket and return 0, or spend nothing and
+        return the seconds until it would all fit."""
         with self._lock:
             now = self._clock()
             wait = 0.0
@@ -48,13 +51,26 @@ class TokenBuckets:
                 # batch larger than the burst could never pass, however long the client waited.
                 if b.tokens < n and b.tokens < self.capacity:
                     wait = max(wait, (min(n, self.capacity) - b.tokens) / self.rate)
+            if wait == 0:
+                for name, n in wants.items():
+                    self._buckets[name].tokens -= n
             return wait
 
-    def spend(self, wants: Mapping[str, float]) -> None:
+    def take_up_to(self, name: str, n: int) -> int:
+        """Spend as many of `n` tokens as the bucket holds, never going into debt; how many."""
+        with self._lock:
+            b = self._refill(name, self._clock())
+            got = max(0, min(n, math.floor(b.tokens)))
+            b.tokens -= got
+            return got
+
+    def refund(self, wants: Mapping[str, float]) -> None:
+        """Give back what `take` spent for a request that then failed (never past full)."""
         with self._lock:
             now = self._clock()
             for name, n in wants.items():
-                self._refill(name, now).tokens -= n
+                b = self._refill(name, now)
+                b.tokens = min(self.capacity, b.tokens + n)
 
     def _refill(self, name: str, now: float) -> _Bucket:
         b = self._buckets.get(name)

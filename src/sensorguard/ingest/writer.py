@@ -13,8 +13,15 @@ from sensorguard import metrics
 from sensorguard.ingest.pipeline import retry_until_stopped
 from sensorguard.schemas import Reading, Rejection
 from sensorguard.store import TimeSeriesStore
-from sensorguard.stream import SENSOR_DATA, SENSOR_DATA_DLQ, Record, Stream, poll_batches
-from sensorguard.stream.codec import dead_letter, decode_reading
+from sensorguard.stream import (
+    SENSOR_DATA,
+    SENSOR_DATA_DLQ,
+    Message,
+    Record,
+    Stream,
+    poll_batches,
+)
+from sensorguard.stream.codec import dead_letter, decode_reading, parse_json
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +50,10 @@ def run_writer(
     """Poll, write, then commit: offsets move only after the store acknowledged the write.
 
     A crash between write and commit replays the batch, which the idempotent upsert absorbs.
-    Returns when `stop` is set, or after `until_idle_s` seconds without a record.
+    A store outage (BackendUnavailable) is retried; any other error of the store is about the
+    records, so retrying the batch would fail forever: the records it refuses are
+    dead-lettered with the error, and the rest written. Returns when `stop` is set, or after
+    `until_idle_s` seconds without a record.
     """
     stop = stop or threading.Event()
     stats = WriterStats()
@@ -56,9 +66,9 @@ def run_writer(
             if not records:
                 continue
             stats.polled += len(records)
-            readings = _decode(stream, records, stats)
-            if not _write_with_retry(store, readings, stats, stop, max_backoff_s):
-                break  # stopped while the store was down: leave the offsets uncommitted
+            decoded = _decode(stream, records, stats, stop, max_backoff_s)
+            if decoded is None or not _store(stream, store, decoded, stats, stop, max_backoff_s):
+                break  # stopped while a backend was down: leave the offsets uncommitted
             consumer.commit(records)
             if on_batch:
                 on_batch(stats)
@@ -67,22 +77,87 @@ def run_writer(
     return stats
 
 
-def _decode(stream: Stream, records: list[Record], stats: WriterStats) -> list[Reading]:
-    readings: list[Reading] = []
+def _decode(
+    stream: Stream, records: list[Record], stats: WriterStats, stop: threading.Event, cap_s: float
+) -> list[tuple[Record, Reading]] | None:
+    """Each record with its reading; undecodable ones dead-lettered. None if stopped first."""
+    decoded: list[tuple[Record, Reading]] = []
     bad = []
     for rec in records:
         try:
-            readings.append(decode_reading(rec.value))
+            decoded.append((rec, decode_reading(rec.value)))
         except ValidationError as err:
             # Ingest validated it, so this is a foreign producer: keep it, with the reason.
             rej = Rejection(index=rec.offset, field="value", reason=str(err).splitlines()[0])
             raw = rec.value.decode("utf-8", "replace")
-            bad.append((rec.key, dead_letter(f"{rec.topic}[{rec.partition}]", raw, rej)))
+            bad.append((rec.key, dead_letter(_source(rec), raw, rej)))
+    if not _dead_letter(stream, bad, stats, stop, cap_s):
+        return None
     if bad:
-        stream.publish(SENSOR_DATA_DLQ, bad)
-        stats.dead_lettered += len(bad)
         log.warning("%d undecodable records from %s moved to the DLQ", len(bad), SENSOR_DATA)
-    return readings
+    return decoded
+
+
+def _store(
+    stream: Stream,
+    store: TimeSeriesStore,
+    decoded: list[tuple[Record, Reading]],
+    stats: WriterStats,
+    stop: threading.Event,
+    cap_s: float,
+) -> bool:
+    """True once every reading is stored or dead-lettered; False if stopped while one failed."""
+    try:
+        return _write_with_retry(store, [r for _, r in decoded], stats, stop, cap_s)
+    except Exception as err:  # not an outage (those are retried): something in the batch
+        log.warning(
+            "the store refused a batch of %d (%s: %s); writing it reading by reading",
+            len(decoded),
+            type(err).__name__,
+            err,
+        )
+    poison = []
+    # Slow, but only on this rare path: it finds the records at fault and keeps the others.
+    for rec, reading in decoded:
+        try:
+            if not _write_with_retry(store, [reading], stats, stop, cap_s):
+                return False
+        except Exception as err:
+            rej = Rejection(
+                index=rec.offset,
+                field="store",
+                reason=f"the store refused the reading: {type(err).__name__}: {err}",
+                sensor_id=reading.sensor_id,
+            )
+            poison.append((rec.key, dead_letter(_source(rec), parse_json(rec.value), rej)))
+    if poison:
+        log.warning("%d readings the store refused moved to the DLQ", len(poison))
+    return _dead_letter(stream, poison, stats, stop, cap_s)
+
+
+def _source(rec: Record) -> str:
+    return f"{rec.topic}[{rec.partition}]"
+
+
+def _dead_letter(
+    stream: Stream,
+    letters: list[Message],
+    stats: WriterStats,
+    stop: threading.Event,
+    cap_s: float,
+) -> bool:
+    """Publish dead letters, retrying while the stream is down; False if stopped first."""
+    if not letters:
+        return True
+    if not retry_until_stopped(
+        lambda: stream.publish(SENSOR_DATA_DLQ, letters),
+        what="dead-letter publish",
+        stop=stop,
+        cap_s=cap_s,
+    ):
+        return False
+    stats.dead_lettered += len(letters)
+    return True
 
 
 def _write_with_retry(

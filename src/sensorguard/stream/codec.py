@@ -8,7 +8,20 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from sensorguard.errors import clip
 from sensorguard.schemas import Reading, Rejection, Score, utc_now
+
+# The bounds of one dead letter. The DLQ keeps what was refused, and a client chooses how big
+# that is: unbounded, one made-up 2 kB sensor id made every letter ~10 kB (the id copied into
+# value, reason and raw), so 40 bad requests wrote half a gigabyte.
+DEAD_LETTER_RAW_CHARS = 2048
+"""The raw message is kept whole up to this many characters of its JSON; beyond, cut there."""
+DEAD_LETTER_REASON_CHARS = 512
+"""The reason is cut at this many characters (clipped text ends with its original length)."""
+DEAD_LETTER_TEXT_CHARS = 192
+"""Source, field, sensor_id and the echoed value are each cut at this many characters."""
+DEAD_LETTER_MAX_BYTES = 16 * 1024
+"""Hence the most one encoded letter can take: JSON escapes a character into at most 6 bytes."""
 
 
 class DeadLetter(BaseModel):
@@ -20,7 +33,16 @@ class DeadLetter(BaseModel):
     reason: str
     value: Any = None
     sensor_id: str | None = None
-    raw: Any = Field(description="the message as received (parsed JSON, or text when not JSON)")
+    raw: Any = Field(
+        description="the message as received (parsed JSON, or text when not JSON); when "
+        "truncated, the first DEAD_LETTER_RAW_CHARS characters of its JSON, as text"
+    )
+    truncated: bool = Field(
+        False, description="raw, or a text field, was cut to the bounds of a dead letter"
+    )
+    raw_bytes: int | None = Field(
+        None, description="when raw was cut: the size of the whole message's JSON, in bytes"
+    )
 
 
 def encode_reading(reading: Reading) -> bytes:
@@ -40,14 +62,37 @@ def decode_score(value: bytes) -> Score:
 
 
 def dead_letter(source: str, raw: Any, rejection: Rejection) -> bytes:
+    """The encoded letter, every part cut to the bounds above (and `truncated` if any was)."""
+    # default=repr: a raw row that is not JSON-native is still measured (and kept) as its repr.
+    raw_json = json.dumps(raw, ensure_ascii=False, separators=(",", ":"), default=repr)
+    raw_bytes = len(raw_json.encode())
+    raw_cut = len(raw_json) > DEAD_LETTER_RAW_CHARS
+    if raw_cut:
+        # ASCII-escaped, so the text kept has no raw control characters: embedding it in the
+        # letter at most doubles it (quotes and backslashes), which the byte bound counts on.
+        raw = json.dumps(raw, separators=(",", ":"), default=repr)[:DEAD_LETTER_RAW_CHARS]
+    cut = raw_cut
+
+    def bounded(text: str, limit: int) -> str:
+        nonlocal cut
+        short = clip(text, limit)
+        cut |= short is not text  # clip hands back the very string when it fits
+        return short
+
+    value = rejection.value
+    if len(json.dumps(value, default=repr)) > DEAD_LETTER_TEXT_CHARS:
+        value, cut = clip(repr(value), DEAD_LETTER_TEXT_CHARS), True
+    sensor_id = rejection.sensor_id
     letter = DeadLetter(
-        source=source,
-        field=rejection.field,
-        reason=rejection.reason,
-        value=rejection.value,
-        sensor_id=rejection.sensor_id,
+        source=bounded(source, DEAD_LETTER_TEXT_CHARS),
+        field=bounded(rejection.field, DEAD_LETTER_TEXT_CHARS),
+        reason=bounded(rejection.reason, DEAD_LETTER_REASON_CHARS),
+        value=value,
+        sensor_id=None if sensor_id is None else bounded(sensor_id, DEAD_LETTER_TEXT_CHARS),
         raw=raw,
+        raw_bytes=raw_bytes if raw_cut else None,
     )
+    letter.truncated = cut
     return letter.model_dump_json().encode()
 
 
