@@ -185,14 +185,21 @@ def run_demo(
 
 def print_next_steps(console: Console) -> None:
     """Where to look at what the demo made (every command reads the same data folder)."""
+    table = Table(title="Look next", show_header=False, box=None, title_justify="left")
+    table.add_column(no_wrap=True)
+    table.add_column(no_wrap=True)
+    table.add_column()
+    for row in (
+        ("make mlflow-ui", "http://127.0.0.1:5000", "runs, registry, @champion"),
+        ("make airflow-ui", "http://127.0.0.1:8080", "the DAGs"),
+        ("make operators", "http://127.0.0.1:8002/live", "alerts, live scores"),
+        ("make serve", "http://127.0.0.1:3000", "POST /score"),
+    ):
+        table.add_row(*row)
+    console.print(table)
     console.print(
-        "[bold]Look next[/bold]:\n"
-        "  make mlflow-ui   http://127.0.0.1:5000       runs, metrics, registry, @champion\n"
-        "  make airflow-ui  http://127.0.0.1:8080       the training and feature DAGs\n"
-        "  make operators   http://127.0.0.1:8002/live  open alerts, live scores per sensor\n"
-        "  make serve       http://127.0.0.1:3000       POST /score, GET /models\n"
-        "  sensorguard alerts history --hours 240      what the shipped rules raised\n"
-        "The operators' page and the service need a key: `sensorguard users key-create demo`."
+        "The last two need a key (`sensorguard users key-create demo`); "
+        "`sensorguard alerts history --hours 240` lists what the shipped rules raised."
     )
 
 
