@@ -31,7 +31,9 @@ setup: $(VENV)/.synced ## Create the virtualenv from uv.lock
 demo: setup ## Run the end-to-end demo on embedded backends (no servers needed)
 	$(BIN)/sensorguard demo --fresh
 
+# Mosquitto admits only its users: services.sh wrote their credentials (as password files).
 demo-services: setup services-up ## The same demo against Mosquitto -> Kafka -> Cassandra
+	set -a; . $(or $(SENSORGUARD_SERVICES_DIR),.services/run)/mosquitto/credentials.env; set +a; \
 	$(BIN)/sensorguard demo --fresh --services
 
 test: setup lint ## Lint, start the real servers once, run every test, stop the servers

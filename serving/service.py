@@ -16,6 +16,7 @@ from sensorguard.auth import ApiKeyMiddleware, Authorizer, Permission
 from sensorguard.errors import ModelUnavailable, ValidationFailed
 from sensorguard.http_limits import BodyLimitMiddleware
 from sensorguard.schemas import Reading
+from sensorguard.serving.bento_errors import DocumentedErrors, JsonBodiesOnly
 from sensorguard.serving.service import ModelInfo, ScoreAnswer, ScoringService
 from sensorguard.settings import get_settings
 
@@ -83,7 +84,12 @@ class SensorGuard:
         return self.core.ready()
 
 
+# First, so outermost: every refusal (BentoML's own, the key's, the body limit's) leaves in the
+# shape the OpenAPI schema documents.
+SensorGuard.add_asgi_middleware(DocumentedErrors)
 SensorGuard.add_asgi_middleware(BodyLimitMiddleware, max_bytes=_SETTINGS.serve_max_bytes)
 SensorGuard.add_asgi_middleware(
     ApiKeyMiddleware, authorizer=_authorizer, permission_for=permission_for
 )
+# Innermost: only an authenticated request learns which body type the service takes.
+SensorGuard.add_asgi_middleware(JsonBodiesOnly)

@@ -16,6 +16,9 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     for var in ("STORE_URL", "STREAM_URL", "METADATA_URL", "MLFLOW_TRACKING_URI"):
         monkeypatch.delenv(f"SENSORGUARD_{var}", raising=False)
     monkeypatch.setenv("SENSORGUARD_DATA_DIR", str(tmp_path / "sg"))
+    # Tests stamp readings with fixed dates, and retention counts from a reading's own time: the
+    # default year would start refusing them as the calendar moves on. Retention tests set it.
+    monkeypatch.setenv("SENSORGUARD_RETENTION_DAYS", "7300")
     monkeypatch.chdir(tmp_path)
     get_settings.cache_clear()
     yield

@@ -454,13 +454,49 @@ start_cassandra() {
     -cp "$lib/*" org.apache.cassandra.service.CassandraDaemon
 }
 
+# The broker's users: the bridge (reads sensors/#) and the simulator/gateway (writes sensors/#),
+# see mosquitto/acl. A password is generated once into $RUN/mosquitto/secrets/<user> (0600) and
+# kept across restarts; SENSORGUARD_MQTT_<USER>_PASSWORD (BRIDGE, SIM) sets one instead.
+# credentials.env there holds the SENSORGUARD_* variables a client needs (`make demo-services`).
+MOSQUITTO_USERS=(sensorguard-bridge sensorguard-sim)
+mosquitto_users() {
+  local d=$1 user var pw secrets=$1/secrets
+  mkdir -p "$secrets"
+  chmod 700 "$secrets"
+  : >"$d/passwd.tmp"
+  chmod 600 "$d/passwd.tmp"
+  for user in "${MOSQUITTO_USERS[@]}"; do
+    var="SENSORGUARD_MQTT_${user#sensorguard-}_PASSWORD"
+    var=${var^^}
+    if [[ -n ${!var:-} ]]; then
+      pw=${!var}
+    elif [[ -s $secrets/$user ]]; then
+      pw=$(<"$secrets/$user")
+    else
+      pw=$(head -c 24 /dev/urandom | base64 | tr -d '/+=\n')
+    fi
+    (umask 077 && printf '%s' "$pw" >"$secrets/$user")
+    mosquitto_passwd -b "$d/passwd.tmp" "$user" "$pw" >/dev/null
+  done
+  mv -f "$d/passwd.tmp" "$d/passwd"
+  cat >"$d/credentials.env" <<EOF
+# sensorguard-managed by infra/local/services.sh: what a client of this Mosquitto needs.
+SENSORGUARD_MQTT_USERNAME=sensorguard-bridge
+SENSORGUARD_MQTT_PASSWORD_FILE=$secrets/sensorguard-bridge
+SENSORGUARD_MQTT_PUBLISHER_USERNAME=sensorguard-sim
+SENSORGUARD_MQTT_PUBLISHER_PASSWORD_FILE=$secrets/sensorguard-sim
+EOF
+}
+
 start_mosquitto() {
   local d bin user_line=""
   d=$(svc_dir mosquitto)
   mkdir -p "$d/data" "$d/logs"
   bin=$(command -v mosquitto || PATH=$PATH:/usr/sbin command -v mosquitto)
   [[ $(id -u) -ne 0 ]] || user_line="user root"
-  render "$HERE/mosquitto/mosquitto.conf" "$d/mosquitto.conf" "MOSQUITTO_DIR=$d" "USER_LINE=$user_line"
+  mosquitto_users "$d"
+  render "$HERE/mosquitto/mosquitto.conf" "$d/mosquitto.conf" "MOSQUITTO_DIR=$d" \
+    "USER_LINE=$user_line" "ACL_FILE=$HERE/mosquitto/acl"
   launch mosquitto "$bin" -c "$d/mosquitto.conf"
 }
 

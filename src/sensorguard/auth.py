@@ -66,6 +66,10 @@ _KEY_PROBLEMS: Mapping[KeyRefusal | Literal["missing"], str] = MappingProxyType(
         "unknown": "the key sent is not known (keys come from `sensorguard users key-create`)",
         "wrong_secret": "the key sent is not known (keys come from `sensorguard users key-create`)",
         "revoked": "the key sent has been revoked",
+        # The audit log says which retired pepper version; the caller learns no more than for
+        # an unknown key (they need a new key either way).
+        "pepper_unknown": "the key sent is not known (keys come from `sensorguard users "
+        "key-create`)",
     }
 )
 
@@ -180,11 +184,20 @@ class Authorizer:
         check = self._metadata.check_api_key(key)
         if check.principal is None:
             refusal = check.refusal or "unknown"
+            extra: dict[str, object] = {}
+            if check.pepper_version is not None:
+                extra["pepper_version"] = check.pepper_version
+                extra["why"] = (
+                    f"the key was hashed with API-key pepper version {check.pepper_version}, "
+                    "which this server does not hold (neither SENSORGUARD_API_KEY_PEPPER_VERSION "
+                    "nor SENSORGUARD_API_KEY_PREVIOUS_PEPPERS); issue the user a new key"
+                )
             self._refuse(
                 Unauthorized(where, _KEY_PROBLEMS[refusal]),
                 actor=check.owner or ANONYMOUS,
                 reason=refusal,
                 key_id=check.key_id,
+                **extra,
             )
         self._remember(digest, check.principal)
         return check.principal

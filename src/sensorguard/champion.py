@@ -301,6 +301,17 @@ def decide(
         return decision(True, best, f"no current champion; v{best.version} passes the minimums")
     if best.version == champ_version:
         return decision(False, best, "already champion")
+    # The spec's limits say what may face users; an incumbent over them on the same rows (say
+    # it flags a routine operators judged false alarms, which the candidate learnt) does not
+    # keep its place on the gate metric alone against a candidate within them.
+    champ_over = [f for f in floor_failures(champion[1], policy) if "unknown" not in f]
+    if champ_over:
+        return decision(
+            True,
+            best,
+            f"champion v{champ_version} fails the spec's limits on the same evaluation rows "
+            f"({'; '.join(champ_over)}); v{best.version} passes them",
+        )
     score = metric_value(best.report, policy.metric)
     needed = champ_score + policy.min_improvement
     if score > needed:

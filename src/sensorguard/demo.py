@@ -266,7 +266,7 @@ def _ingest_mqtt_and_http(
     with bridge, serve_in_thread(app) as url:
         # An hour of one sensor per message: a backfill, not a live feed. It also keeps the
         # broker's per-client queue (mosquitto: 1000 messages) from overflowing.
-        sent_mqtt = publish_mqtt(over_mqtt, settings.mqtt_url, batch=60)
+        sent_mqtt = publish_mqtt(over_mqtt, settings.mqtt_url, batch=60, settings=settings)
         console.print(
             f"    MQTT: {sent_mqtt.readings:,} readings of {cut} sensors in "
             f"{sent_mqtt.messages:,} messages, all acknowledged by the broker"

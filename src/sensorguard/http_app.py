@@ -3,6 +3,14 @@
 Ingest and the stream scorer's metrics endpoint start from :func:`guarded_app`, so each gets
 the same authentication, the same `/healthz` and the same Prometheus `/metrics` (the
 BentoML service has BentoML's own probes and metrics behind the same middleware).
+
+CORS (SENSORGUARD_CORS_ORIGINS, off by default) wraps the key check from outside: a browser's
+preflight (OPTIONS with Origin and Access-Control-Request-Method) carries no key by design, so
+it is answered by the CORS layer alone, with headers and no data, and never reaches a route.
+Every other request, cross-origin or not, still needs its key; its answer (a 401 too) carries
+the CORS headers for an allowed origin, so the page's script can read why it was refused.
+Credentials (cookies) are not allowed cross-origin: keys travel in X-API-Key or Authorization,
+and the session cookie of an app's own page stays same-site.
 """
 
 # No `from __future__ import annotations`: FastAPI resolves the route signatures at runtime.
@@ -11,14 +19,24 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Match, Route
 
 from sensorguard.auth import ApiKeyMiddleware, Authorizer, LazyAuthorizer, Permission
 from sensorguard.settings import Settings
 
 if TYPE_CHECKING:
     from sensorguard.metadata import MetadataStore
+
+
+# What a cross-origin script may send. Not X-Requested-With: that header is what lets a
+# cookie-authenticated change through (sensorguard.auth.PAGE_HEADER), and it must stay
+# impossible to send from another origin.
+CORS_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+CORS_HEADERS = ("X-API-Key", "Authorization", "Content-Type")
 
 
 def guarded_app(
@@ -67,6 +85,30 @@ def guarded_app(
         permission_for=permission_for,
         login_page=login_page,
     )
+    if settings.cors_origins:
+        # Added last, so it runs first: outside the key check (see the module docstring).
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=list(CORS_METHODS),
+            allow_headers=list(CORS_HEADERS),
+            allow_credentials=False,
+            max_age=600,
+        )
+
+    @app.exception_handler(405)
+    async def _method_not_allowed(request: Request, exc: HTTPException) -> JSONResponse:
+        # Starlette's 405 lists the methods of the first route on the path only; a path that
+        # several routes serve (POST and DELETE /v1/session) must list them all (RFC 9110).
+        allowed = {
+            method
+            for route in app.router.routes
+            if isinstance(route, Route) and route.matches(request.scope)[0] is not Match.NONE
+            for method in route.methods or ()
+        }
+        return JSONResponse(
+            {"detail": exc.detail}, status_code=405, headers={"Allow": ", ".join(sorted(allowed))}
+        )
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

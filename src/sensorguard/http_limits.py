@@ -11,6 +11,8 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from starlette.exceptions import HTTPException
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -18,8 +20,20 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-class _TooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """Raised from `receive` once a chunked body passes the limit.
+
+    An HTTPException so that a framework reading the body passes it on to be answered 413:
+    FastAPI answers any other error raised while it reads a body as a 400 ("There was an
+    error parsing the body"), which is how an oversized chunked POST got a 400.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, _too_large(max_bytes, f"more than {max_bytes} bytes sent"))
+
+
+def _too_large(max_bytes: int, got: str) -> str:
+    return f"request body must be at most {max_bytes} bytes, got {got}"
 
 
 class BodyLimitMiddleware:
@@ -35,7 +49,7 @@ class BodyLimitMiddleware:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send, f"{int(declared)} bytes declared")
+            await self._refuse(send, _too_large(self.max_bytes, f"{int(declared)} bytes declared"))
             return
         seen = 0
         started = False
@@ -46,7 +60,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         async def tracked(message: Message) -> None:
@@ -57,14 +71,13 @@ class BodyLimitMiddleware:
 
         try:
             await self.app(scope, counted, tracked)
-        except _TooLarge:
+        except BodyTooLarge as err:
+            # An app that did not answer it itself (one not built on Starlette's handlers).
             if not started:
-                await self._refuse(send, f"more than {self.max_bytes} bytes sent")
+                await self._refuse(send, err.detail)
 
-    async def _refuse(self, send: Send, got: str) -> None:
-        body = json.dumps(
-            {"detail": f"request body must be at most {self.max_bytes} bytes, got {got}"}
-        ).encode()
+    async def _refuse(self, send: Send, detail: str) -> None:
+        body = json.dumps({"detail": detail}).encode()
         await send(
             {
                 "type": "http.response.start",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -17,11 +19,30 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 # A sensor id travels as an MQTT topic level and a Kafka key: no '/', '+', '#' or spaces.
 SensorId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
 ChannelName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 _SENSOR_ID: TypeAdapter[str] = TypeAdapter(SensorId)
+
+
+def _number(noun: str) -> Callable[[Any], Any]:
+    """A check that lets numbers of any kind (numpy's too) through, and not text or bools."""
+
+    def check(value: Any) -> Any:
+        # Lax pydantic takes `true` as 1 and "21.5" as 21.5: a device sending the wrong type
+        # would have its bug stored as data.
+        if isinstance(value, bool | str | bytes):
+            kind = "true/false" if isinstance(value, bool) else "text"
+            raise PydanticCustomError("number_type", f"{noun}, not {{kind}}", {"kind": kind})
+        return value
+
+    return check
+
+
+Measurement = Annotated[float, BeforeValidator(_number("a JSON number"))]
+Count = Annotated[int, BeforeValidator(_number("a JSON integer"))]
 
 
 def is_sensor_id(value: str) -> bool:
@@ -56,6 +77,16 @@ def to_utc_ms(ts: datetime) -> datetime:
     """UTC, truncated to the millisecond: the identity precision every backend can keep."""
     ts = ts.astimezone(UTC)
     return ts.replace(microsecond=ts.microsecond - ts.microsecond % 1000)
+
+
+def _utc_ms_field(ts: datetime) -> datetime:
+    """to_utc_ms for a model field: a time that has no UTC date is a validation error."""
+    try:
+        return to_utc_ms(ts)
+    except OverflowError:
+        # 0001-01-01T00:00+05:00 is year 0 in UTC, which datetime cannot hold: unchecked, the
+        # OverflowError escaped validation and the ingest door answered 500.
+        raise ValueError("a time whose UTC date lies within years 1 to 9999") from None
 
 
 class ChannelSpec(BaseModel):
@@ -125,14 +156,20 @@ class Reading(BaseModel):
 
     sensor_id: SensorId
     ts: AwareDatetime
-    channels: dict[ChannelName, float] = Field(min_length=1)
-    units: dict[ChannelName, str] | None = None
-    seq: int | None = Field(None, ge=0)
+    # Pydantic documents a dict of patterned keys as patternProperties only, which lets any
+    # other key through; additionalProperties says what validation does: no other key.
+    channels: dict[ChannelName, Measurement] = Field(
+        min_length=1, json_schema_extra={"additionalProperties": False}
+    )
+    units: dict[ChannelName, str] | None = Field(
+        None, json_schema_extra={"additionalProperties": False}
+    )
+    seq: Count | None = Field(None, ge=0)
 
     @field_validator("ts")
     @classmethod
     def _utc_ms(cls, ts: datetime) -> datetime:
-        return to_utc_ms(ts)
+        return _utc_ms_field(ts)
 
     def key(self) -> tuple[str, datetime]:
         return (self.sensor_id, self.ts)
@@ -160,7 +197,7 @@ class Score(BaseModel):
     @field_validator("ts")
     @classmethod
     def _utc_ms(cls, ts: datetime) -> datetime:
-        return to_utc_ms(ts)
+        return _utc_ms_field(ts)
 
 
 class Rejection(BaseModel):
@@ -173,6 +210,12 @@ class Rejection(BaseModel):
     value: Any = None
     reason: str
     sensor_id: str | None = None
+
+
+class Problem(BaseModel):
+    """The JSON body of a refusal (4xx, 503): one sentence naming what was expected, what came."""
+
+    detail: str
 
 
 class BatchResult(BaseModel):

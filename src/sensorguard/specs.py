@@ -215,6 +215,23 @@ class DriftPolicy(BaseModel):
     cooldown_hours: float = Field(24.0, ge=0)
 
 
+class FeedbackPolicy(BaseModel):
+    """When operators' false-alarm verdicts on a group's alerts call for retraining.
+
+    Checked by `sensorguard feedback check` and the `check_drift` DAG: the false-alarm
+    verdicts on the group's sensors given since its champion was registered (an alert's
+    latest verdict counts, once) against ``false_alarms_to_retrain``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # None: verdicts never trigger a retraining (training still reads them).
+    false_alarms_to_retrain: int | None = Field(5, ge=1)
+    # As the drift policy's: a gate that keeps the old champion must not make every check
+    # retrain again on the same verdicts.
+    cooldown_hours: float = Field(24.0, ge=0)
+
+
 class Membership(BaseModel):
     """Which sensors a group's model scores: by sensor type, optionally narrowed by tags."""
 
@@ -247,6 +264,7 @@ class ModelSpec(BaseModel):
     evaluation: EvaluationPolicy = EvaluationPolicy()
     gate: GatePolicy = GatePolicy()
     drift: DriftPolicy = DriftPolicy()
+    feedback: FeedbackPolicy = FeedbackPolicy()
     schedule: str | None = "@daily"
 
     @model_validator(mode="after")
@@ -287,9 +305,12 @@ class ModelSpec(BaseModel):
     def spec_hash(self) -> str:
         """A short content hash: equal specs train equal candidates.
 
-        The drift policy is left out: it decides when to retrain, not what is trained.
+        The drift and feedback policies are left out: they decide when to retrain, not what
+        is trained.
         """
-        text = json.dumps(self.model_dump(mode="json", exclude={"drift"}), sort_keys=True)
+        text = json.dumps(
+            self.model_dump(mode="json", exclude={"drift", "feedback"}), sort_keys=True
+        )
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

@@ -209,12 +209,40 @@ class ReadingValidator:
             )
 
     def validate_batch(self, rows: Sequence[Any]) -> BatchResult:
+        """Each row judged on its own; then, of readings sharing a (sensor_id, ts) with other
+        values, all but the last are rejected as superseded.
+
+        The store keeps one reading per identity and the later write wins, so an earlier
+        reading of the same identity would be replaced without a word; its dead letter says
+        which row replaced it. Identical duplicates (a resend) replace nothing and pass.
+        """
         result = BatchResult()
+        rows_of: dict[tuple[str, datetime], list[tuple[int, Reading]]] = {}
         for index, raw in enumerate(rows):
             try:
-                result.accepted.append(self.validate(raw))
+                reading = self.validate(raw)
             except ValidationFailed as err:
                 result.rejected.append(rejection(index, err))
+            else:
+                rows_of.setdefault(reading.key(), []).append((index, reading))
+        superseded = {}
+        for same in rows_of.values():
+            last_index, last = same[-1]
+            for index, reading in same[:-1]:
+                if reading != last:
+                    superseded[index] = ValidationFailed(
+                        "ts",
+                        reading.ts.isoformat(),
+                        "a time no other reading of this sensor in the batch has (row "
+                        f"{last_index} has it with other values, and replaces this row)",
+                        subject=reading.sensor_id,
+                    )
+        accepted = sorted(
+            (i, r) for same in rows_of.values() for i, r in same if i not in superseded
+        )
+        result.accepted = [r for _, r in accepted]
+        result.rejected += [rejection(i, err) for i, err in superseded.items()]
+        result.rejected.sort(key=lambda rej: rej.index)
         return result
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-import re
 from typing import TYPE_CHECKING
 
+# redact_url lives in settings (Settings' repr uses it); importers keep this name for it.
 from sensorguard.settings import Settings
+from sensorguard.settings import redact_url as redact_url
 
 if TYPE_CHECKING:
     from sensorguard.ingest.pipeline import IngestPipeline
@@ -17,21 +18,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# The password runs to the last '@' before any query or fragment: a mistyped URL (a '/' or '@'
-# left unescaped in the password) is exactly the one whose error message quotes it.
-_USERINFO = re.compile(r"//([^/@:?#]+):([^?#]*)@")
-
-
-def redact_url(url: str) -> str:
-    """A URL fit for logs and error messages: any password is replaced."""
-    return _USERINFO.sub(r"//\1:***@", url)
-
 
 def open_configured_store(settings: Settings) -> TimeSeriesStore:
     from sensorguard.store import open_store
 
     log.info("store: %s", redact_url(settings.store_url))
-    return open_store(settings.store_url)
+    return open_store(settings.store_url, settings=settings)
 
 
 def open_configured_stream(settings: Settings) -> Stream:
@@ -43,10 +35,11 @@ def open_configured_stream(settings: Settings) -> Stream:
 
 def open_configured_metadata(settings: Settings) -> MetadataStore:
     from sensorguard.metadata import open_metadata
+    from sensorguard.metadata.apikeys import Peppers
 
-    # The pepper of these settings, not of get_settings(): keys must verify against the same
+    # The peppers of these settings, not of get_settings(): keys must verify against the same
     # secret they were hashed with, whichever Settings the caller built.
-    return open_metadata(settings.metadata_url, pepper=settings.api_key_pepper.get_secret_value())
+    return open_metadata(settings.metadata_url, pepper=Peppers.of_settings(settings))
 
 
 def build_validator(settings: Settings, metadata: MetadataStore) -> ReadingValidator:
@@ -55,7 +48,9 @@ def build_validator(settings: Settings, metadata: MetadataStore) -> ReadingValid
     return ReadingValidator(
         CachedCatalog(metadata),
         max_clock_skew_s=settings.max_clock_skew_s,
-        max_age_days=settings.max_reading_age_days,
+        # A reading past retention would be accepted and then not stored: refused at the door
+        # instead, it reaches the dead letters with the reason.
+        max_age_days=min(settings.max_reading_age_days, settings.retention_days),
     )
 
 

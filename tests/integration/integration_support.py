@@ -35,11 +35,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+ACL_FILE = Path(__file__).resolve().parents[2] / "infra" / "local" / "mosquitto" / "acl"
+BRIDGE_USER = "sensorguard-bridge"
+PUBLISHER_USER = "sensorguard-sim"
+
+
 class Mosquitto:
     """A private Mosquitto on its own port, restartable without disturbing the shared one.
 
     Like a production broker (and unlike mosquitto's default of 1000) it queues without limit
-    for a persistent session, so a bridge that falls behind is slowed down, not robbed.
+    for a persistent session, so a bridge that falls behind is slowed down, not robbed. Like
+    the one services.sh runs, it admits no anonymous client and applies infra/local's ACL:
+    `bridge_url` logs in as the bridge (reads sensors/#), `url` as the simulator (writes
+    sensors/#); `add_device(sensor_id)` makes a device user (writes its own topic only).
     """
 
     def __init__(self, workdir: Path) -> None:
@@ -53,15 +61,48 @@ class Mosquitto:
         self.config = self.dir / "mosquitto.conf"
         # As root, mosquitto would switch to user "mosquitto", who cannot write tmp_path.
         user = "user root\n" if os.geteuid() == 0 else ""
+        self.passwd = self.dir / "passwd"
+        self.passwords: dict[str, str] = {}
+        self.passwd.touch(mode=0o600)
+        for name in (BRIDGE_USER, PUBLISHER_USER):
+            self.add_user(name)
         self.config.write_text(
-            f"{user}listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+            f"{user}listener {self.port} 127.0.0.1\nallow_anonymous false\n"
+            f"password_file {self.passwd}\nacl_file {ACL_FILE}\n"
             f"persistence true\npersistence_location {self.dir}/\n"
             "max_queued_messages 0\nlog_dest stderr\nlog_type all\n"
         )
         self.proc: subprocess.Popen[bytes] | None = None
 
+    def add_user(self, name: str) -> str:
+        """Add a user (before start, or restart after); returns its password."""
+        tool = shutil.which("mosquitto_passwd")
+        if tool is None:
+            pytest.fail("mosquitto_passwd is not installed; run `make services-fetch`")
+        password = uuid.uuid4().hex
+        subprocess.run([tool, "-b", str(self.passwd), name, password], check=True, timeout=10)
+        self.passwords[name] = password
+        return password
+
+    def add_device(self, sensor_id: str) -> str:
+        """A device user named after its sensor; returns its URL."""
+        return self.url_as(sensor_id, self.add_user(sensor_id))
+
+    def url_as(self, user: str, password: str | None = None) -> str:
+        return f"mqtt://{user}:{password or self.passwords[user]}@127.0.0.1:{self.port}"
+
     @property
     def url(self) -> str:
+        """As the simulator (a gateway): may publish every sensor's topic, read none."""
+        return self.url_as(PUBLISHER_USER)
+
+    @property
+    def bridge_url(self) -> str:
+        """As the bridge: may read sensors/#, publish nothing."""
+        return self.url_as(BRIDGE_USER)
+
+    @property
+    def anonymous_url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
 
     def start(self) -> None:
@@ -183,6 +224,8 @@ def mqtt_send(url: str, topic: str, payloads: list[bytes]) -> None:
 
     target = MqttURL.parse(url)
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}")
+    if target.username:
+        client.username_pw_set(target.username, target.password)
     client.connect(target.host, target.port)
     client.loop_start()
     try:

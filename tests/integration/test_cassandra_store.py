@@ -19,9 +19,9 @@ pytestmark = pytest.mark.integration
 T0 = datetime(2026, 3, 1, 20, 0, tzinfo=UTC)
 
 
-def series(sensor: str, n: int, step: timedelta) -> list[Reading]:
+def series(sensor: str, n: int, step: timedelta, start: datetime = T0) -> list[Reading]:
     return [
-        Reading(sensor_id=sensor, ts=T0 + i * step, channels={"sound_level": 30 + i % 50}, seq=i)
+        Reading(sensor_id=sensor, ts=start + i * step, channels={"sound_level": 30 + i % 50}, seq=i)
         for i in range(n)
     ]
 
@@ -43,9 +43,11 @@ def test_schema_follows_the_settings_and_migrate_twice_is_safe(cassandra_url: st
     settings = Settings(retention_days=30, cassandra_replication_factor=1)
     store = CassandraStore.from_url(cassandra_url, settings=settings)
     store.migrate()
-    store.write_readings(series("snd-1", 3, timedelta(minutes=1)))
+    # Recent readings: retention counts from a reading's own time, and T0 is past 30 days.
+    recent = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    store.write_readings(series("snd-1", 3, timedelta(minutes=1), start=recent))
     store.migrate()  # keeps the data
-    assert len(store.read_readings(["snd-1"], T0, T0 + timedelta(hours=1))) == 3
+    assert len(store.read_readings(["snd-1"], recent, recent + timedelta(hours=1))) == 3
     rows = store.session.execute(
         "SELECT table_name, default_time_to_live, compaction, compression "
         "FROM system_schema.tables WHERE keyspace_name = %s",

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from integration_support import Expected, Mosquitto, mqtt_send, read_topic, stored, ts_ms
+from pydantic import SecretStr
 
 from sensorguard.auth import Authorizer
 from sensorguard.errors import AlreadyExists
@@ -84,7 +85,10 @@ def world(
         data_dir=tmp_path / "sg",
         stream_url=kafka_url,
         store_url=cassandra_url,
+        # The URL's user publishes (the simulator); the bridge logs in as mqtt_username.
         mqtt_url=mosquitto.url,
+        mqtt_username="sensorguard-bridge",
+        mqtt_password=SecretStr(mosquitto.passwords["sensorguard-bridge"]),
         rate_limit_per_sensor=1e9,
         rate_limit_per_client=1e9,
     )
@@ -236,10 +240,17 @@ def test_the_demo_runs_on_the_servers(
 
     from sensorguard.demo import ServiceURLs, run_demo
 
-    servers = ServiceURLs(stream=kafka_url, store=cassandra_url, mqtt=mosquitto.url)
+    servers = ServiceURLs(stream=kafka_url, store=cassandra_url, mqtt=mosquitto.anonymous_url)
     console = Console(file=io.StringIO(), width=120)
     report = run_demo(
-        Settings(data_dir=tmp_path / "demo"),
+        # As `make demo-services` runs it: credentials from services.sh's credentials.env.
+        Settings(
+            data_dir=tmp_path / "demo",
+            mqtt_username="sensorguard-bridge",
+            mqtt_password=SecretStr(mosquitto.passwords["sensorguard-bridge"]),
+            mqtt_publisher_username="sensorguard-sim",
+            mqtt_publisher_password=SecretStr(mosquitto.passwords["sensorguard-sim"]),
+        ),
         sensors=3,
         days=0.25,
         fresh=True,

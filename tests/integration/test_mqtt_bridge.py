@@ -82,12 +82,19 @@ def pipeline_for(sim: Simulation, stream: Stream) -> IngestPipeline:
     )
 
 
+def bridge_password_file(tmp_path: Path, broker: Mosquitto) -> Path:
+    path = tmp_path / "bridge.password"
+    path.write_text(broker.passwords["sensorguard-bridge"] + "\n")
+    path.chmod(0o600)
+    return path
+
+
 def bridge_for(
     pipeline: IngestPipeline, broker: Mosquitto, client_id: str, **settings: float
 ) -> MqttBridge:
     return MqttBridge(
         pipeline,
-        broker.url,
+        broker.bridge_url,
         client_id=client_id,
         settings=Settings(**{"rate_limit_per_sensor": 1e9, **settings}),  # type: ignore[arg-type]
     )
@@ -185,7 +192,10 @@ def test_the_cli_bridge_runs_until_sigterm(
         **os.environ,
         "SENSORGUARD_DATA_DIR": str(tmp_path / "sg"),
         "SENSORGUARD_STREAM_URL": kafka_url,
-        "SENSORGUARD_MQTT_URL": mosquitto.url,
+        "SENSORGUARD_MQTT_URL": mosquitto.anonymous_url,
+        # The CLI bridge logs in with the settings' credentials, its password from a file.
+        "SENSORGUARD_MQTT_USERNAME": "sensorguard-bridge",
+        "SENSORGUARD_MQTT_PASSWORD_FILE": str(bridge_password_file(tmp_path, mosquitto)),
         "SENSORGUARD_MQTT_CLIENT_ID": f"cli-{uuid.uuid4().hex[:8]}",
     }
     metadata: MetadataStore = open_configured_metadata(Settings(data_dir=tmp_path / "sg"))

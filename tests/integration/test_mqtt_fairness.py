@@ -42,7 +42,7 @@ def bridge(stream: Stream, broker: Mosquitto, **settings: float) -> MqttBridge:
     )
     return MqttBridge(
         pipeline,
-        broker.url,
+        broker.bridge_url,
         client_id=f"fair-{uuid.uuid4().hex[:8]}",
         settings=Settings(**settings),  # type: ignore[arg-type]
     )

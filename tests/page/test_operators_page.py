@@ -143,9 +143,16 @@ def test_an_operator_sees_a_live_score_and_acknowledges_an_alert(
     assert store.get(alert.alert_id).state == "acknowledged"
     assert store.get(alert.alert_id).acknowledged_by == "operator"
 
+    row.get_by_label("verdict").select_option("false_alarm")
     row.get_by_role("button", name="Resolve").click()
     expect(page.locator("#alerts")).to_contain_text("No open alerts.")
     assert store.get(alert.alert_id).state == "resolved"
+    [label] = store.labels.find(sensor_ids=["th-102"])
+    assert (label.alert_id, label.verdict, label.actor) == (
+        alert.alert_id,
+        "false_alarm",
+        "operator",
+    )
     assert not errors, errors
 
 

@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Sequence
 
 from sensorguard.alerting.delivery import Delivery
-from sensorguard.alerting.records import Alert
+from sensorguard.alerting.records import Alert, Verdict
 from sensorguard.alerting.store import AlertStore
 from sensorguard.errors import NotFound, ValidationFailed
 
@@ -27,19 +27,38 @@ def announce(delivery: Delivery, alerts: Sequence[Alert]) -> None:
 
 
 def acknowledge(
-    store: AlertStore, delivery: Delivery, alert_id: int, actor: str, comment: str
+    store: AlertStore,
+    delivery: Delivery,
+    alert_id: int,
+    actor: str,
+    comment: str,
+    verdict: Verdict | None = None,
 ) -> Alert:
-    """An open alert becomes acknowledged and its notifications are silenced."""
+    """An open alert becomes acknowledged and its notifications are silenced; a verdict
+    (real fault, false alarm, maintenance) is stored as a label training reads."""
     alert = store.get(alert_id)
     if alert.state != "open":
         # Checked before silencing: a refused acknowledgement must leave no silence behind.
         raise ValidationFailed(f"alert {alert_id} state", alert.state, "open")
     silence = delivery.silence(alert, author=actor, comment=comment)
-    return store.acknowledge(alert_id, actor, silence_id=silence)
+    return store.acknowledge(alert_id, actor, silence_id=silence, verdict=verdict)
 
 
-def resolve(store: AlertStore, delivery: Delivery, alert_id: int, actor: str, reason: str) -> Alert:
-    """Resolve by hand: receivers hear 'resolved'."""
-    done = store.resolve(alert_id, actor, reason=reason)
+def resolve(
+    store: AlertStore,
+    delivery: Delivery,
+    alert_id: int,
+    actor: str,
+    reason: str,
+    verdict: Verdict | None = None,
+) -> Alert:
+    """Resolve by hand: receivers hear 'resolved'; a verdict is stored as a label."""
+    done = store.resolve(alert_id, actor, reason=reason, verdict=verdict)
     announce(delivery, [done])
     return done
+
+
+def judge(store: AlertStore, alert_id: int, actor: str, verdict: Verdict) -> Alert:
+    """A verdict on an alert already resolved (or still active, without acting on it):
+    nothing is silenced or sent, the label is stored."""
+    return store.judge(alert_id, actor, verdict)

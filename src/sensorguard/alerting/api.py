@@ -1,6 +1,7 @@
 """The operators' app: the alerts API, the live feed and the operators' page.
 
-- `/v1/alerts`, `/v1/rules`: active alerts, history, acknowledge and resolve, rules;
+- `/v1/alerts`, `/v1/rules`: active alerts, history, acknowledge and resolve (with an optional
+  verdict, stored as a label training reads), `/v1/alerts/labels`, rules;
 - `/v1/sensors`, `/v1/sensors/{id}/scores`: the fleet and a sensor's recent verdicts (what
   notifications link to, through the page);
 - WebSocket `/v1/live?site=..&sensor=..`: scores and alert events as they happen
@@ -22,7 +23,8 @@ from typing import Annotated, Any
 
 import anyio
 from anyio.to_thread import run_sync
-from fastapi import Body, FastAPI, HTTPException, Query, Request, Response, WebSocket
+from fastapi import Body, FastAPI, HTTPException, Path, Query, Request, Response, WebSocket
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 from starlette.websockets import WebSocketDisconnect
@@ -30,13 +32,13 @@ from starlette.websockets import WebSocketDisconnect
 from sensorguard.alerting import actions
 from sensorguard.alerting.delivery import Delivery, delivery_from_settings
 from sensorguard.alerting.live import LiveBatch, LiveFilter, LiveHub
-from sensorguard.alerting.records import Alert
+from sensorguard.alerting.records import Alert, Verdict, VerdictLabel
 from sensorguard.alerting.rules import AlertRule, parse_rule, stored_rules
 from sensorguard.alerting.store import AlertStore
 from sensorguard.auth import SESSION_COOKIE, Permission, principal_of
 from sensorguard.errors import ConfigError, NotFound, ValidationFailed
 from sensorguard.http_app import guarded_app
-from sensorguard.schemas import Score, Sensor, utc_now
+from sensorguard.schemas import Problem, Score, Sensor, utc_now
 from sensorguard.settings import Settings
 
 ALERTS_PREFIX = "/v1/alerts"
@@ -63,12 +65,35 @@ def permission_for(method: str, path: str) -> Permission:
     return "observe"
 
 
+# Refusals beyond FastAPI's own 422, documented in the OpenAPI schema with their shape.
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "No such alert, or the sensor is not registered."}
+}
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": Problem, "description": "The alert's state does not allow this (already done)."}
+}
+BAD_BODY: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "The body is not UTF-8 JSON text."}
+}
+# Alert ids are SQLite rowids: a larger number is no alert (422), not a driver overflow (500).
+AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+def _refused_rule(err: Exception) -> RequestValidationError:
+    """A rule refused by its own checks, answered as FastAPI's 422 (the shape the route
+    documents), the message naming the field."""
+    return RequestValidationError([{"type": "value_error", "loc": ("body",), "msg": str(err)}])
+
+
 class Acknowledge(BaseModel):
     comment: str = "acknowledged"
+    # Stored as a label training reads (see sensorguard.training.labels.LabelSet).
+    verdict: Verdict | None = None
 
 
 class Resolve(BaseModel):
     reason: str = "resolved by an operator"
+    verdict: Verdict | None = None
 
 
 def create_alerts_app(
@@ -144,7 +169,9 @@ def create_alerts_app(
         """Registered sensors, of one site if given."""
         return fleet.list_sensors(site=site)
 
-    @app.get(f"{SENSORS_PREFIX}/{{sensor_id}}/scores", response_model=list[Score])
+    @app.get(
+        f"{SENSORS_PREFIX}/{{sensor_id}}/scores", response_model=list[Score], responses=NOT_FOUND
+    )
     def sensor_scores(
         sensor_id: str,
         minutes: Annotated[float, Query(gt=0, le=7 * 24 * 60)] = 60,
@@ -209,33 +236,55 @@ def create_alerts_app(
         """Alerts of any state, newest first, by sensor and site."""
         return alerts.history(sensor_id=sensor, site=site, limit=limit)
 
-    @app.get(f"{ALERTS_PREFIX}/{{alert_id}}", response_model=Alert)
-    def one(alert_id: int) -> Alert:
+    @app.get(f"{ALERTS_PREFIX}/labels", response_model=list[VerdictLabel])
+    def labels(
+        sensor: Annotated[str | None, Query()] = None,
+        verdict: Annotated[Verdict | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    ) -> list[VerdictLabel]:
+        """Operators' verdicts on alerts (the labels training reads), newest last."""
+        stored = alerts.labels.find(
+            sensor_ids=None if sensor is None else [sensor], verdict=verdict
+        )
+        return stored[-limit:]
+
+    @app.get(f"{ALERTS_PREFIX}/{{alert_id}}", response_model=Alert, responses=NOT_FOUND)
+    def one(alert_id: AlertId) -> Alert:
         return found(alert_id)
 
-    @app.get(f"{ALERTS_PREFIX}/{{alert_id}}/events")
-    def events(alert_id: int) -> list[dict[str, Any]]:
+    @app.get(f"{ALERTS_PREFIX}/{{alert_id}}/events", responses=NOT_FOUND)
+    def events(alert_id: AlertId) -> list[dict[str, Any]]:
         found(alert_id)
         return alerts.events(alert_id)
 
-    @app.post(f"{ALERTS_PREFIX}/{{alert_id}}/ack", response_model=Alert)
-    def acknowledge(alert_id: int, request: Request, body: Acknowledge | None = None) -> Alert:
+    @app.post(
+        f"{ALERTS_PREFIX}/{{alert_id}}/ack",
+        response_model=Alert,
+        responses=NOT_FOUND | CONFLICT | BAD_BODY,
+    )
+    def acknowledge(alert_id: AlertId, request: Request, body: Acknowledge | None = None) -> Alert:
         """Acknowledge: its notifications are silenced."""
         found(alert_id)
+        asked = body or Acknowledge()
         try:
             return actions.acknowledge(
-                alerts, sender, alert_id, actor(request), (body or Acknowledge()).comment
+                alerts, sender, alert_id, actor(request), asked.comment, asked.verdict
             )
         except ValidationFailed as err:
             raise HTTPException(409, str(err)) from None
 
-    @app.post(f"{ALERTS_PREFIX}/{{alert_id}}/resolve", response_model=Alert)
-    def resolve(alert_id: int, request: Request, body: Resolve | None = None) -> Alert:
+    @app.post(
+        f"{ALERTS_PREFIX}/{{alert_id}}/resolve",
+        response_model=Alert,
+        responses=NOT_FOUND | CONFLICT | BAD_BODY,
+    )
+    def resolve(alert_id: AlertId, request: Request, body: Resolve | None = None) -> Alert:
         """Resolve by hand: the silence is lifted and receivers hear 'resolved'."""
         found(alert_id)
+        asked = body or Resolve()
         try:
             return actions.resolve(
-                alerts, sender, alert_id, actor(request), (body or Resolve()).reason
+                alerts, sender, alert_id, actor(request), asked.reason, asked.verdict
             )
         except ValidationFailed as err:
             raise HTTPException(409, str(err)) from None
@@ -248,7 +297,7 @@ def create_alerts_app(
         finally:
             metadata.close()
 
-    @app.put(f"{RULES_PREFIX}/{{name}}", response_model=AlertRule)
+    @app.put(f"{RULES_PREFIX}/{{name}}", response_model=AlertRule, responses=BAD_BODY)
     def put_rule(
         name: str, request: Request, definition: Annotated[dict[str, Any], Body()]
     ) -> AlertRule:
@@ -256,12 +305,12 @@ def create_alerts_app(
         try:
             rule = parse_rule({**definition, "name": name}, source=f"rule {name}")
         except ConfigError as err:
-            raise HTTPException(422, str(err)) from None
+            raise _refused_rule(err) from None
         metadata = open_configured_metadata(settings)
         try:
             metadata.put_alert_rule(rule.name, rule.definition(), actor=actor(request))
         except ValidationFailed as err:
-            raise HTTPException(422, str(err)) from None
+            raise _refused_rule(err) from None
         finally:
             metadata.close()
         return rule

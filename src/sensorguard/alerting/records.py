@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from sensorguard.training.labels import LabelWindow
 
 Severity = Literal["info", "warning", "critical"]
 AlertState = Literal["open", "acknowledged", "resolved"]
 SubjectKind = Literal["consumer-group", "model-group"]
+# What an operator says an alert was, on acknowledging or resolving it; training reads it
+# (sensorguard.training.labels.LabelSet): real faults are evaluation events, false alarms
+# normal rows a candidate must not flag, maintenance windows left out.
+Verdict = Literal["real_fault", "false_alarm", "maintenance"]
+VERDICTS: tuple[str, ...] = get_args(Verdict)
 
 # An alert's identity is (rule, sensor_id): the store keeps one active alert per pair and
 # Alertmanager groups and silences by it. Rules about the pipeline rather than one sensor (a
@@ -74,3 +82,34 @@ class AlertEvent(BaseModel):
     actor: str
     event: str
     detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class VerdictLabel(BaseModel):
+    """An operator's verdict on one alert, over the alert's window: a label training reads.
+
+    The window runs from the alert's start to its resolution, or to the moment of the verdict
+    while it is still active (an acknowledged alert's fault may go on; a later verdict on the
+    same alert, say at resolution, is a new label with the longer window).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    label_id: int
+    alert_id: int
+    sensor_id: str
+    rule: str
+    kind: str = ""
+    start: AwareDatetime
+    end: AwareDatetime
+    verdict: Verdict
+    actor: str
+    at: AwareDatetime
+
+    def window(self) -> LabelWindow:
+        from datetime import timedelta
+
+        from sensorguard.training.labels import LabelWindow
+
+        # An alert resolved the moment it opened still covers the reading that opened it.
+        end = max(self.end, self.start + timedelta(milliseconds=1))
+        return LabelWindow(sensor_id=self.sensor_id, kind=self.kind, start=self.start, end=end)

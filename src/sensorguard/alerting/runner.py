@@ -7,11 +7,12 @@ import math
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from sensorguard import metrics
 from sensorguard.alerting.engine import AlertChange, AlertEngine
 from sensorguard.alerting.rules import AlertRule, ModelQualityCondition
 from sensorguard.stream import (
@@ -26,6 +27,7 @@ from sensorguard.stream.codec import DeadLetter, decode_dead_letter, decode_read
 
 if TYPE_CHECKING:
     from sensorguard.metadata import MetadataStore
+    from sensorguard.monitoring import SystemMetricsPublisher
     from sensorguard.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,8 @@ class EngineStats:
     def count(self, changes: list[AlertChange]) -> None:
         self.opened += sum(c.change == "opened" for c in changes)
         self.resolved += sum(c.change == "resolved" for c in changes)
+        for c in changes:
+            metrics.ALERTS.labels(c.alert.rule, c.alert.severity, c.change).inc()
 
 
 def run_engine(
@@ -61,6 +65,7 @@ def run_engine(
     until_idle_s: float | None = None,
     stop: threading.Event | None = None,
     batch_size: int = 2000,
+    publisher: SystemMetricsPublisher | None = None,
 ) -> EngineStats:
     """Evaluate rules on the scores, readings and dead letters until stopped; offsets are
     committed after the alerts of a batch are stored (a crash re-evaluates the batch:
@@ -82,6 +87,8 @@ def run_engine(
             consumer, stop=stop, batch_size=batch_size, until_idle_s=until_idle_s
         ):
             tick_when_due()
+            if publisher is not None:
+                publisher.tick(asdict(stats))
             if not records:
                 continue
             scores, readings, letters = [], [], []

@@ -9,12 +9,19 @@ lives in the database, so it survives restarts of whatever evaluates the rules.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sensorguard.alerting.records import Alert, AlertEvent, Severity
+from sensorguard.alerting.records import (
+    VERDICTS,
+    Alert,
+    AlertEvent,
+    Severity,
+    Verdict,
+    VerdictLabel,
+)
 from sensorguard.errors import NotFound, ValidationFailed
 from sensorguard.schemas import utc_now
 from sensorguard.settings import Settings, sqlite_path
@@ -47,6 +54,113 @@ def _alert(row: Mapping[str, Any]) -> Alert:
     )
 
 
+def _label(row: Mapping[str, Any]) -> VerdictLabel:
+    return VerdictLabel(
+        label_id=row["label_id"],
+        alert_id=row["alert_id"],
+        sensor_id=row["sensor_id"],
+        rule=row["rule"],
+        kind=row["kind"],
+        start=datetime.fromisoformat(row["window_start"]),
+        end=datetime.fromisoformat(row["window_end"]),
+        verdict=row["verdict"],
+        actor=row["actor"],
+        at=datetime.fromisoformat(row["at"]),
+    )
+
+
+def check_verdict(verdict: str | None) -> Verdict | None:
+    """A verdict from a CLI option or request body, refused naming the allowed ones."""
+    if verdict is None or verdict == "":
+        return None
+    if verdict not in VERDICTS:
+        raise ValidationFailed("verdict", verdict, f"one of {', '.join(VERDICTS)}")
+    return verdict  # type: ignore[return-value]  # checked against the Literal's values
+
+
+class VerdictLabels:
+    """Operators' verdicts on alerts (the alert_labels table): written with the alert's
+    acknowledgement or resolution, read by training and the feedback trigger."""
+
+    def __init__(self, db: SqliteDatabase, clock: Callable[[], datetime]) -> None:
+        self._db = db
+        self._clock = clock
+
+    def add(self, conn: Any, alert: Mapping[str, Any], verdict: Verdict, actor: str) -> int:
+        """Store a verdict on the alert row ``alert`` (as it is after the change), and its
+        audit entry, in the caller's transaction."""
+        from sensorguard.metadata.store import write_audit
+
+        now = _ts(self._clock())
+        end = alert["resolved_at"] or now
+        cursor = conn.execute(
+            "INSERT INTO alert_labels (alert_id, sensor_id, rule, kind, window_start, "
+            "window_end, verdict, actor, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                alert["alert_id"],
+                alert["sensor_id"],
+                alert["rule"],
+                alert["kind"],
+                alert["started_at"],
+                end,
+                verdict,
+                actor,
+                now,
+            ),
+        )
+        label_id = int(cursor.lastrowid or 0)
+        write_audit(
+            conn,
+            now,
+            actor,
+            "alert.verdict",
+            f"alert/{alert['alert_id']}",
+            {
+                "label_id": label_id,
+                "verdict": verdict,
+                "sensor_id": alert["sensor_id"],
+                "rule": alert["rule"],
+                "window": f"{alert['started_at']}/{end}",
+            },
+        )
+        return label_id
+
+    def find(
+        self,
+        *,
+        sensor_ids: Sequence[str] | None = None,
+        verdict: Verdict | None = None,
+        since: datetime | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 100_000,
+    ) -> list[VerdictLabel]:
+        """Verdicts, oldest first: of these sensors, this verdict, given at or after ``since``,
+        over windows overlapping [start, end)."""
+        where: list[str] = ["1 = 1"]
+        params: list[str] = []
+        if sensor_ids is not None:
+            where.append(f"sensor_id IN ({', '.join('?' * len(sensor_ids))})")
+            params.extend(sensor_ids)
+        if verdict is not None:
+            where.append("verdict = ?")
+            params.append(verdict)
+        if since is not None:
+            where.append("at >= ?")
+            params.append(_ts(since))
+        if start is not None:
+            where.append("window_end > ?")
+            params.append(_ts(start))
+        if end is not None:
+            where.append("window_start < ?")
+            params.append(_ts(end))
+        rows = self._db.read(
+            f"SELECT * FROM alert_labels WHERE {' AND '.join(where)} ORDER BY at, label_id LIMIT ?",
+            [*params, max(0, limit)],
+        )
+        return [_label(r) for r in rows]
+
+
 class AlertStore:
     """The alerts table of the metadata database (migrated by the metadata store)."""
 
@@ -56,6 +170,7 @@ class AlertStore:
         MetadataStore(path).close()  # creates or migrates the schema, alerts included
         self._db = SqliteDatabase(path, what="alert store", rows_as_dicts=True)
         self._clock = clock
+        self.labels = VerdictLabels(self._db, clock)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AlertStore:
@@ -144,6 +259,7 @@ class AlertStore:
         allowed_from: tuple[str, ...],
         sets: Mapping[str, Any],
         detail: Mapping[str, Any],
+        verdict: Verdict | None = None,
     ) -> Alert:
         with self._db.write() as conn:
             row = conn.execute("SELECT * FROM alerts WHERE alert_id = ?", (alert_id,)).fetchone()
@@ -153,17 +269,29 @@ class AlertStore:
                 raise ValidationFailed(
                     f"alert {alert_id} state", row["state"], f"one of {', '.join(allowed_from)}"
                 )
-            assignments = ", ".join(f"{column} = ?" for column in sets)
+            assignments = "".join(f"{column} = ?, " for column in sets)
             conn.execute(
-                f"UPDATE alerts SET {assignments}, updated_at = ? WHERE alert_id = ?",
+                f"UPDATE alerts SET {assignments}updated_at = ? WHERE alert_id = ?",
                 (*sets.values(), _ts(self._clock()), alert_id),
             )
-            self._event(conn, alert_id, actor, event, detail)
             fresh = conn.execute("SELECT * FROM alerts WHERE alert_id = ?", (alert_id,)).fetchone()
+            if verdict is not None:
+                label_id = self.labels.add(conn, fresh, verdict, actor)
+                detail = {**detail, "verdict": verdict, "label_id": label_id}
+            self._event(conn, alert_id, actor, event, detail)
         return _alert(fresh)
 
-    def acknowledge(self, alert_id: int, actor: str, *, silence_id: str | None = None) -> Alert:
-        """An operator took it: notifications stop (the caller silences it in Alertmanager)."""
+    def acknowledge(
+        self,
+        alert_id: int,
+        actor: str,
+        *,
+        silence_id: str | None = None,
+        verdict: Verdict | None = None,
+    ) -> Alert:
+        """An operator took it: notifications stop (the caller silences it in Alertmanager).
+
+        A verdict is stored as a label over the alert's window so far (see VerdictLabel)."""
         return self._move(
             alert_id,
             actor,
@@ -171,10 +299,13 @@ class AlertStore:
             ("open",),
             {"state": "acknowledged", "acknowledged_by": actor, "silence_id": silence_id},
             {"silence_id": silence_id},
+            verdict,
         )
 
-    def resolve(self, alert_id: int, actor: str, *, reason: str = "") -> Alert:
-        """The condition cleared (engine) or an operator closed it."""
+    def resolve(
+        self, alert_id: int, actor: str, *, reason: str = "", verdict: Verdict | None = None
+    ) -> Alert:
+        """The condition cleared (engine) or an operator closed it, perhaps with a verdict."""
         return self._move(
             alert_id,
             actor,
@@ -182,6 +313,20 @@ class AlertStore:
             ("open", "acknowledged"),
             {"state": "resolved", "resolved_at": _ts(self._clock())},
             {"reason": reason},
+            verdict,
+        )
+
+    def judge(self, alert_id: int, actor: str, verdict: Verdict) -> Alert:
+        """A verdict on an alert in any state: a resolved one is judged after the fact, over
+        its whole window (the engine resolves most alerts before anyone looks)."""
+        return self._move(
+            alert_id,
+            actor,
+            "judged",
+            ("open", "acknowledged", "resolved"),
+            {},
+            {},
+            verdict,
         )
 
     def get(self, alert_id: int) -> Alert:

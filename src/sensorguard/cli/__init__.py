@@ -23,6 +23,7 @@ _GROUPS: tuple[tuple[str, str, str | None], ...] = (
     ("models", "app", "models"),
     ("features", "app", "features"),
     ("drift", "app", "drift"),
+    ("feedback", "app", "feedback"),
     ("score", "app", "score"),
     ("score", "serve", None),
     ("alerts", "app", "alerts"),

@@ -25,6 +25,8 @@ app = typer.Typer(
         "  sensorguard alerts dry-run stuck-sensors --days 7\n\n"
         "  sensorguard alerts active\n\n"
         "  sensorguard alerts ack 12 --comment 'fan replaced tomorrow'\n\n"
+        "  sensorguard alerts resolve 12 --verdict false_alarm\n\n"
+        "  sensorguard alerts labels --verdict false_alarm\n\n"
         "  sensorguard alerts run"
     ),
     no_args_is_help=True,
@@ -134,6 +136,14 @@ def _alert_rows(alerts: list[Alert]) -> list[tuple[object, ...]]:
 
 _COLUMNS = ("id", "rule", "sensor", "site", "severity", "state", "kind", "started", "summary")
 
+VerdictOption = Annotated[
+    str | None,
+    typer.Option(
+        help="What the alert was: real_fault, false_alarm or maintenance; stored as a label "
+        "training reads (see `alerts labels`)."
+    ),
+]
+
 
 @app.command("active")
 def active(as_json: JsonFlag = False) -> None:
@@ -180,46 +190,119 @@ def history(
 def ack(
     alert_id: Annotated[int, typer.Argument(help="Alert id (see `alerts active`).")],
     comment: Annotated[str, typer.Option(help="Why; shown on the silence.")] = "acknowledged",
+    verdict: VerdictOption = None,
 ) -> None:
     """Acknowledge an alert: its notifications are silenced (in Alertmanager when configured)."""
     from sensorguard.alerting import actions
     from sensorguard.alerting.delivery import delivery_from_settings
-    from sensorguard.alerting.store import AlertStore
+    from sensorguard.alerting.store import AlertStore, check_verdict
     from sensorguard.settings import get_settings
 
     with cli_errors():
+        judged = check_verdict(verdict)
         settings = get_settings()
         store = AlertStore.from_settings(settings)
         delivery = delivery_from_settings(settings)
         try:
-            acked = actions.acknowledge(store, delivery, alert_id, cli_actor(), comment)
+            acked = actions.acknowledge(store, delivery, alert_id, cli_actor(), comment, judged)
         finally:
             delivery.close()
             store.close()
-    typer.echo(f"alert {acked.alert_id} acknowledged (silence {acked.silence_id})")
+    said = f", verdict {judged}" if judged else ""
+    typer.echo(f"alert {acked.alert_id} acknowledged (silence {acked.silence_id}{said})")
 
 
 @app.command("resolve")
 def resolve(
     alert_id: Annotated[int, typer.Argument(help="Alert id.")],
     reason: Annotated[str, typer.Option(help="What was done.")] = "resolved by an operator",
+    verdict: VerdictOption = None,
 ) -> None:
     """Resolve an alert by hand; its silence (if any) is lifted and receivers hear 'resolved'."""
     from sensorguard.alerting import actions
     from sensorguard.alerting.delivery import delivery_from_settings
-    from sensorguard.alerting.store import AlertStore
+    from sensorguard.alerting.store import AlertStore, check_verdict
     from sensorguard.settings import get_settings
 
     with cli_errors():
+        judged = check_verdict(verdict)
         settings = get_settings()
         store = AlertStore.from_settings(settings)
         delivery = delivery_from_settings(settings)
         try:
-            done = actions.resolve(store, delivery, alert_id, cli_actor(), reason)
+            done = actions.resolve(store, delivery, alert_id, cli_actor(), reason, judged)
         finally:
             delivery.close()
             store.close()
-    typer.echo(f"alert {done.alert_id} resolved")
+    typer.echo(f"alert {done.alert_id} resolved" + (f", verdict {judged}" if judged else ""))
+
+
+@app.command("verdict")
+def verdict_cmd(
+    alert_id: Annotated[int, typer.Argument(help="Alert id (any state; see `alerts history`).")],
+    verdict: Annotated[str, typer.Argument(help="real_fault, false_alarm or maintenance.")],
+) -> None:
+    """Judge an alert after the fact (most are resolved by the engine before anyone looks):
+    the verdict is stored as a label over its window; nothing is silenced or sent."""
+    from sensorguard.alerting import actions
+    from sensorguard.alerting.store import AlertStore, check_verdict
+    from sensorguard.settings import get_settings
+
+    with cli_errors():
+        judged = check_verdict(verdict)
+        if judged is None:
+            raise typer.BadParameter("give a verdict", param_hint="VERDICT")
+        store = AlertStore.from_settings(get_settings())
+        try:
+            done = actions.judge(store, alert_id, cli_actor(), judged)
+        finally:
+            store.close()
+    typer.echo(f"alert {done.alert_id} ({done.state}) judged {judged}")
+
+
+@app.command("labels")
+def labels(
+    sensor: Annotated[str | None, typer.Option(help="Only this sensor.")] = None,
+    verdict: Annotated[
+        str | None, typer.Option(help="Only this verdict (real_fault, false_alarm, maintenance).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Operators' verdicts on alerts, oldest first: the labels training reads (real faults are
+    evaluation events, false alarms normal rows, maintenance windows left out)."""
+    from sensorguard.alerting.store import AlertStore, check_verdict
+    from sensorguard.settings import get_settings
+
+    with cli_errors():
+        judged = check_verdict(verdict)
+        store = AlertStore.from_settings(get_settings())
+        try:
+            found = store.labels.find(
+                sensor_ids=None if sensor is None else [sensor], verdict=judged
+            )
+        finally:
+            store.close()
+    if as_json:
+        print_json([lab.model_dump(mode="json") for lab in found])
+        return
+    print_table(
+        f"{len(found)} verdicts",
+        ("label", "alert", "sensor", "rule", "kind", "window", "verdict", "by", "at"),
+        [
+            (
+                lab.label_id,
+                lab.alert_id,
+                lab.sensor_id,
+                lab.rule,
+                lab.kind,
+                f"{lab.start:%Y-%m-%d %H:%M} -> {lab.end:%H:%M}",
+                lab.verdict,
+                lab.actor,
+                lab.at.strftime("%Y-%m-%d %H:%M"),
+            )
+            for lab in found
+        ],
+    )
 
 
 @app.command("dry-run")
@@ -290,14 +373,24 @@ def run(
     until_idle: Annotated[
         float | None, typer.Option(help="Exit after this many seconds without data.")
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Port of /metrics and /healthz; 0: none [default: settings, 8003]."),
+    ] = None,
 ) -> None:
     """Run the engine: `anomaly-scores`, `sensor-data` and `sensor-data-dlq` in, alerts out
     (Alertmanager, a webhook or the log, by settings); deadman and consumer-lag rules on a
     timer. Until SIGTERM or Ctrl-C."""
     from sensorguard.alerting.delivery import delivery_from_settings
     from sensorguard.alerting.engine import AlertEngine
-    from sensorguard.alerting.runner import run_engine, with_expected_rates
+    from sensorguard.alerting.runner import (
+        ENGINE_GROUP,
+        ENGINE_TOPICS,
+        run_engine,
+        with_expected_rates,
+    )
     from sensorguard.alerting.store import AlertStore
+    from sensorguard.monitoring import publisher_for, serve_metrics
     from sensorguard.settings import get_settings
     from sensorguard.validation import CachedCatalog
     from sensorguard.wiring import open_configured_metadata, open_configured_stream
@@ -312,10 +405,26 @@ def run(
         rules = with_expected_rates(_rules_from_db(), settings)
         delivery = delivery_from_settings(settings)
         engine = AlertEngine(rules, store, CachedCatalog(metadata), delivery=delivery)
+        port = settings.engine_metrics_port if metrics_port is None else metrics_port
+        publisher = publisher_for(
+            stream,
+            settings,
+            "alert-engine",
+            lag_group=ENGINE_GROUP,
+            lag_topics=ENGINE_TOPICS,
+            error_fields=("undecodable",),
+        )
         try:
-            stats = run_engine(
-                engine, stream, metadata, tick_s=tick_s, until_idle_s=until_idle, stop=stop
-            )
+            with serve_metrics("alert engine", settings, port, announce=typer.echo):
+                stats = run_engine(
+                    engine,
+                    stream,
+                    metadata,
+                    tick_s=tick_s,
+                    until_idle_s=until_idle,
+                    stop=stop,
+                    publisher=publisher,
+                )
         finally:
             delivery.close()
             store.close()

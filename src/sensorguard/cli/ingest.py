@@ -36,18 +36,24 @@ def serve(
 
     from sensorguard.auth import Authorizer
     from sensorguard.ingest.http import create_app
+    from sensorguard.monitoring import ingest_counts, publisher_for
     from sensorguard.settings import get_settings
     from sensorguard.wiring import build_pipeline, open_configured_metadata, open_configured_stream
 
     settings = get_settings()
     metadata = open_configured_metadata(settings)
-    pipeline = build_pipeline(settings, metadata, open_configured_stream(settings))
-    uvicorn.run(
-        create_app(pipeline, settings, authorizer=Authorizer(metadata, settings)),
-        host=host or settings.ingest_host,
-        port=port or settings.ingest_port,
-        log_level="info",
+    stream = open_configured_stream(settings)
+    pipeline = build_pipeline(settings, metadata, stream)
+    publisher = publisher_for(
+        stream, settings, "ingest-http", error_fields=("dead_lettered",), dead_letters=True
     )
+    with publisher.in_background(ingest_counts("http")):
+        uvicorn.run(
+            create_app(pipeline, settings, authorizer=Authorizer(metadata, settings)),
+            host=host or settings.ingest_host,
+            port=port or settings.ingest_port,
+            log_level="info",
+        )
 
 
 @app.command("mqtt")
@@ -63,6 +69,10 @@ def mqtt(
             "for it [default: settings, sensorguard-bridge]"
         ),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Port of /metrics and /healthz; 0: none [default: settings, 8005]."),
+    ] = None,
 ) -> None:
     """Bridge MQTT topics sensors/<site>/<sensor_id> into the stream (QoS 1, at least once).
 
@@ -75,6 +85,7 @@ def mqtt(
     -m '{"sensor_id":"th-101","ts":"2026-01-01T00:00:00Z","channels":{"temperature":21.5}}'
     """
     from sensorguard.ingest.mqtt import MqttBridge
+    from sensorguard.monitoring import publisher_for, serve_metrics
     from sensorguard.settings import get_settings
     from sensorguard.wiring import build_pipeline, open_configured_metadata, open_configured_stream
 
@@ -90,8 +101,13 @@ def mqtt(
         client_id=client_id or settings.mqtt_client_id,
         settings=settings,
     )
+    port = settings.mqtt_metrics_port if metrics_port is None else metrics_port
+    publisher = publisher_for(
+        stream, settings, "mqtt-bridge", error_fields=("publish_retries", "rejected")
+    )
     try:
-        bridge.run_forever(stop)
+        with serve_metrics("MQTT bridge", settings, port, announce=typer.echo):
+            bridge.run_forever(stop, publisher)
     finally:
         stream.close()
         metadata.close()
@@ -120,20 +136,43 @@ def run_writer_cmd(
     group: Annotated[
         str, typer.Option(help="Consumer group (offsets are kept per group).")
     ] = "store-writer",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Port of /metrics and /healthz; 0: none [default: settings, 8004]."),
+    ] = None,
 ) -> None:
     """Move readings from the `sensor-data` stream into the store (at least once, idempotent)."""
     from sensorguard.ingest.writer import run_writer
+    from sensorguard.monitoring import publisher_for, serve_metrics
     from sensorguard.settings import get_settings
+    from sensorguard.stream import SENSOR_DATA
     from sensorguard.wiring import open_configured_store, open_configured_stream
 
     settings = get_settings()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     stream, store = open_configured_stream(settings), open_configured_store(settings)
+    port = settings.writer_metrics_port if metrics_port is None else metrics_port
+    publisher = publisher_for(
+        stream,
+        settings,
+        "store-writer",
+        lag_group=group,
+        lag_topics=[SENSOR_DATA],
+        error_fields=("retries", "dead_lettered"),
+        dead_letters=True,
+    )
     try:
-        stats = run_writer(
-            stream, store, group=group, batch_size=batch_size, until_idle_s=until_idle, stop=stop
-        )
+        with serve_metrics("store writer", settings, port, announce=typer.echo):
+            stats = run_writer(
+                stream,
+                store,
+                group=group,
+                batch_size=batch_size,
+                until_idle_s=until_idle,
+                stop=stop,
+                publisher=publisher,
+            )
     finally:
         store.close()
         stream.close()

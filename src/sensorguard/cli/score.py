@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from contextlib import nullcontext
 from typing import Annotated
 
 import typer
@@ -51,11 +50,12 @@ def stream(
 
     Example:  sensorguard score stream --until-idle 10
     """
-    from sensorguard.serve_thread import serve_in_thread
+    from sensorguard.monitoring import publisher_for, serve_metrics
     from sensorguard.serving.champions import CHALLENGER
     from sensorguard.serving.scorer import build_live_scorer
-    from sensorguard.serving.stream import run_stream_scorer, scorer_metrics_app
+    from sensorguard.serving.stream import ERROR_FIELDS, run_stream_scorer
     from sensorguard.settings import get_settings
+    from sensorguard.stream import SENSOR_DATA
     from sensorguard.wiring import open_configured_store, open_configured_stream
 
     settings = get_settings()
@@ -74,13 +74,16 @@ def stream(
         if s is not None:
             s.models.refresh()
             s.models.start(settings.champion_poll_s)
-    metrics_server = (
-        serve_in_thread(scorer_metrics_app(settings), port=port) if port else nullcontext("")
+    publisher = publisher_for(
+        stream_,
+        settings,
+        "stream-scorer",
+        lag_group=group,
+        lag_topics=[SENSOR_DATA],
+        error_fields=ERROR_FIELDS,
     )
     try:
-        with metrics_server as metrics_url:
-            if metrics_url:
-                typer.echo(f"metrics on {metrics_url}/metrics (API key with 'observe')")
+        with serve_metrics("stream scorer", settings, port, announce=typer.echo):
             stats = run_stream_scorer(
                 stream_,
                 store,
@@ -90,6 +93,7 @@ def stream(
                 batch_size=batch_size,
                 until_idle_s=until_idle,
                 stop=stop,
+                publisher=publisher,
             )
     finally:
         for s in (scorer, challenger):

@@ -178,3 +178,24 @@ def audit_log(
         ("at", "actor", "action", "subject", "detail"),
         [(e.at, e.actor, e.action, e.subject, _brief(e.detail)) for e in entries],
     )
+
+
+@app.command("pepper-status")
+def pepper_status(as_json: JsonFlag = False) -> None:
+    """How many keys each API-key pepper version hashes: how far a pepper rotation has come.
+
+    Keys on a "previous" pepper still work and are re-hashed with the current one when next
+    used; keys on an "unknown" version are refused and need replacing. Once no active key is
+    on a previous version, that pepper can be dropped from SENSORGUARD_API_KEY_PREVIOUS_PEPPERS.
+    """
+    with cli_errors(), open_cli_store() as store:
+        usage = store.pepper_usage()
+    if as_json:
+        print_json([u.model_dump(mode="json") for u in usage])
+        return
+    pending = sum(u.active_keys for u in usage if u.state != "current")
+    print_table(
+        f"API-key peppers: {pending} active keys not on the current pepper",
+        ("version", "state", "active keys", "revoked keys"),
+        [(u.version, u.state, u.active_keys, u.revoked_keys) for u in usage],
+    )

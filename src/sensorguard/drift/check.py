@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sensorguard.drift.records import DriftCheck
+from sensorguard.drift.records import TRIGGER_PREFIX, DriftCheck
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -39,17 +39,22 @@ def _experiment_id(client: MlflowClient, settings: Settings) -> str:
     )
 
 
-def recent_drift_retraining(client: MlflowClient, group: str, since: datetime) -> str | None:
-    """The run id of a drift-triggered training run of `group` started since `since`, if any."""
+def recent_retraining(
+    client: MlflowClient, group: str, since: datetime, trigger_prefix: str = TRIGGER_PREFIX
+) -> str | None:
+    """The run id of a training run of `group` started since `since` whose trigger_reason
+    starts with `trigger_prefix` (a drift or a feedback retraining), if any: the cooldown
+    every retraining trigger shares."""
     from sensorguard.training.tracking import experiment_name
 
     experiment = client.get_experiment_by_name(experiment_name(group))
     if experiment is None:
         return None
+    # LIKE treats % and _ as wildcards; the prefixes are fixed words ending in ": ".
     runs = client.search_runs(
         [experiment.experiment_id],
         filter_string=(
-            "tags.trigger_reason LIKE 'drift%' "
+            f"tags.trigger_reason LIKE '{trigger_prefix}%' "
             f"AND attributes.start_time >= {int(since.timestamp() * 1000)}"
         ),
         max_results=1,
@@ -121,7 +126,7 @@ def check_group(
     if drifted and policy.cooldown_hours > 0:
         # Wall-clock time: a backfilled check (an `end` in the past) must not retrain twice.
         since = utc_now() - timedelta(hours=policy.cooldown_hours)
-        recent = recent_drift_retraining(client, group, since)
+        recent = recent_retraining(client, group, since)
         if recent is not None:
             retrain = False
             extra["cooldown_run"] = recent

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from sensorguard import metrics
 from sensorguard.auth import Authorizer, Permission, principal_of
@@ -18,7 +18,7 @@ from sensorguard.http_limits import BodyLimitMiddleware
 from sensorguard.ingest.limits import BatchLimits
 from sensorguard.ingest.pipeline import DeadLettersUnrecorded, IngestPipeline
 from sensorguard.ingest.ratelimit import TokenBuckets, retry_after_header, sensor_demand
-from sensorguard.schemas import Rejection
+from sensorguard.schemas import Problem, Rejection
 from sensorguard.settings import Settings
 
 if TYPE_CHECKING:
@@ -35,6 +35,10 @@ def permission_for(method: str, path: str) -> Permission:
 
 
 class ReadingBatch(BaseModel):
+    # A field beside `readings` is refused (422 naming it), not ignored: `{"reading": [...]}`
+    # or rows under a second key would otherwise be dropped without a word.
+    model_config = ConfigDict(extra="forbid")
+
     # Rows stay untyped here on purpose: the validator judges them one by one, so one bad row
     # is reported with its reason instead of failing the whole request with a 422.
     readings: list[Any] = Field(description="readings as JSON objects, validated row by row")
@@ -50,6 +54,18 @@ class PartialAnswer(IngestAnswer):
     """A 503 whose readings were accepted all the same: only the dead letters are missing."""
 
     detail: str
+
+
+# Every answer but 200 and FastAPI's own 422, documented so clients (and the schema fuzz in
+# tests/fuzz) know each refusal's shape. A 503 after publishing also carries the counts.
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "The body is not UTF-8 JSON text."},
+    401: {"model": Problem, "description": "No API key, or one that is not known."},
+    403: {"model": Problem, "description": "The key may not send readings of these sensors."},
+    413: {"model": Problem, "description": "More bytes or rows than one batch may carry."},
+    429: {"model": Problem, "description": "Over the client's or a sensor's rate limit."},
+    503: {"model": Problem, "description": "The stream is unavailable; retry after a while."},
+}
 
 
 class _TooMany(Exception):
@@ -133,7 +149,7 @@ def create_app(
             answer.model_dump(mode="json"), status_code=503, headers={"Retry-After": "5"}
         )
 
-    @app.post(READINGS_PATH, response_model=IngestAnswer)
+    @app.post(READINGS_PATH, response_model=IngestAnswer, responses=REFUSALS)
     def post_readings(batch: ReadingBatch, request: Request) -> IngestAnswer:
         principal = principal_of(request)
         rows = batch.readings

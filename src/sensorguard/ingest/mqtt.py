@@ -30,10 +30,11 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+from sensorguard import metrics
 from sensorguard.errors import BackendUnavailable, ConfigError, SensorGuardError, ValidationFailed
 from sensorguard.ingest.limits import BatchLimits
 from sensorguard.ingest.pipeline import retry_delays
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     import paho.mqtt.client as mqtt
 
     from sensorguard.ingest.pipeline import IngestPipeline
+    from sensorguard.monitoring import SystemMetricsPublisher
     from sensorguard.settings import Settings
     from sensorguard.simulate import Simulation
 
@@ -62,30 +64,38 @@ _MAX_CHUNK = 500
 
 @dataclass(frozen=True)
 class MqttURL:
-    """What an mqtt://[USER[:PASSWORD]@]HOST[:PORT] URL says."""
+    """What an mqtt[s]://[USER[:PASSWORD]@]HOST[:PORT] URL says (mqtts: TLS, port 8883)."""
 
     host: str
     port: int
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: bool = False
 
     @classmethod
     def parse(cls, url: str) -> MqttURL:
         parts = urlsplit(url)
+        tls = parts.scheme == "mqtts"
         try:
-            port = 1883 if parts.port is None else parts.port
+            port = (8883 if tls else 1883) if parts.port is None else parts.port
         except ValueError:
             port = -1
-        if parts.scheme != "mqtt" or not parts.hostname or port < 1 or parts.path not in ("", "/"):
+        if (
+            parts.scheme not in ("mqtt", "mqtts")
+            or not parts.hostname
+            or port < 1
+            or parts.path not in ("", "/")
+        ):
             raise ConfigError(
-                "SENSORGUARD_MQTT_URL must be mqtt://[USER[:PASSWORD]@]HOST[:PORT], "
-                f"got {redact_url(url)!r}"
+                "SENSORGUARD_MQTT_URL must be mqtt://[USER[:PASSWORD]@]HOST[:PORT] "
+                f"(or mqtts:// for TLS), got {redact_url(url)!r}"
             )
         return cls(
             parts.hostname,
             port,
             unquote(parts.username) if parts.username else None,
             unquote(parts.password) if parts.password else None,
+            tls,
         )
 
     @property
@@ -97,9 +107,46 @@ def sensor_topic(site: str, sensor_id: str) -> str:
     return f"{TOPIC_ROOT}/{site}/{sensor_id}"
 
 
+def client_credentials(url: MqttURL, settings: Settings | None) -> tuple[str, str | None] | None:
+    """(user, password) the bridge logs in with: SENSORGUARD_MQTT_USERNAME/_PASSWORD(_FILE) if
+    set, else the URL's user, else None (anonymous, which a broker with an ACL refuses)."""
+    if settings is not None and settings.mqtt_username:
+        return settings.mqtt_username, settings.mqtt_password.get_secret_value() or None
+    if url.username:
+        return url.username, url.password
+    return None
+
+
+def tls_options(url: MqttURL, settings: Settings | None) -> dict[str, str | None] | None:
+    """The `tls_set` arguments: TLS is on for mqtts:// or when a CA file is set."""
+    ca = settings.mqtt_tls_ca_file if settings is not None else None
+    if not url.tls and ca is None:
+        if settings is not None and settings.mqtt_tls_cert_file is not None:
+            raise ConfigError(
+                "SENSORGUARD_MQTT_TLS_CERT_FILE needs TLS: an mqtts:// URL or "
+                "SENSORGUARD_MQTT_TLS_CA_FILE"
+            )
+        return None
+    cert = settings.mqtt_tls_cert_file if settings is not None else None
+    key = settings.mqtt_tls_key_file if settings is not None else None
+    return {
+        # None: the system's trusted CAs.
+        "ca_certs": None if ca is None else str(ca),
+        "certfile": None if cert is None else str(cert),
+        "keyfile": None if key is None else str(key),
+    }
+
+
 def _new_client(
-    url: MqttURL, client_id: str, *, clean_session: bool, manual_ack: bool
+    url: MqttURL,
+    client_id: str,
+    *,
+    clean_session: bool,
+    manual_ack: bool,
+    settings: Settings | None = None,
+    credentials: tuple[str, str | None] | None = None,
 ) -> mqtt.Client:
+    """A paho client; `credentials` default to the URL's, TLS options come from `settings`."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
@@ -110,8 +157,12 @@ def _new_client(
         protocol=mqtt.MQTTv311,
         manual_ack=manual_ack,
     )
-    if url.username:
-        client.username_pw_set(url.username, url.password)
+    login = credentials or ((url.username, url.password) if url.username else None)
+    if login is not None:
+        client.username_pw_set(*login)
+    tls = tls_options(url, settings)
+    if tls is not None:
+        client.tls_set(ca_certs=tls["ca_certs"], certfile=tls["certfile"], keyfile=tls["keyfile"])
     # Exponential backoff between reconnect attempts, 1 s doubling up to 30 s.
     client.reconnect_delay_set(min_delay=1, max_delay=30)
     return client
@@ -189,6 +240,7 @@ class MqttBridge:
         self._rate = settings.rate_limit_per_sensor
         self._per_sensor = TokenBuckets.per_second(self._rate, settings.rate_limit_burst_s)
         self._limits = BatchLimits.of(settings)
+        self._settings = settings
         self._inbox: queue.Queue[_Inbound] = queue.Queue(maxsize=settings.mqtt_buffer)
         self._stop = threading.Event()
         self._subscribed = threading.Event()
@@ -203,7 +255,12 @@ class MqttBridge:
     def start(self) -> MqttBridge:
         """Connect, subscribe and start publishing; BackendUnavailable if the broker is unreachable."""
         client = _new_client(
-            self.url, self.client_id, clean_session=self.clean_session, manual_ack=True
+            self.url,
+            self.client_id,
+            clean_session=self.clean_session,
+            manual_ack=True,
+            settings=self._settings,
+            credentials=client_credentials(self.url, self._settings),
         )
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
@@ -250,12 +307,16 @@ class MqttBridge:
                 self._progress.wait(left)
         return True
 
-    def run_forever(self, stop: threading.Event) -> None:
-        """Start, then serve until `stop` is set (the CLI's SIGTERM/SIGINT) or the bridge fails."""
+    def run_forever(
+        self, stop: threading.Event, publisher: SystemMetricsPublisher | None = None
+    ) -> None:
+        """Start, then serve until `stop` is set (the CLI's SIGTERM/SIGINT) or the bridge fails;
+        `publisher` reports on the bridge every second."""
         self.start()
         try:
             while not stop.wait(1.0) and not self._stop.is_set():
-                pass
+                if publisher is not None:
+                    publisher.tick(asdict(self.stats))
         finally:
             self.stop()
         if self._failure is not None:
@@ -425,6 +486,7 @@ class MqttBridge:
             try:
                 if split.letters:
                     self.pipeline.stream.publish(SENSOR_DATA_DLQ, split.letters)
+                    metrics.DEAD_LETTERS.labels("mqtt").inc(len(split.letters))
                 results = [
                     self.pipeline.submit(rows, source=f"mqtt:{topic}")
                     for topic, rows in split.by_topic.items()
@@ -495,6 +557,7 @@ def publish_mqtt(
     window: int = 200,
     give_up_after_s: float = 300.0,
     client_id: str | None = None,
+    settings: Settings | None = None,
 ) -> MqttPublishResult:
     """Publish a simulation to `sensors/<site>/<sensor_id>` like a fleet of devices would.
 
@@ -503,6 +566,10 @@ def publish_mqtt(
     list, for backfills). Returns once the broker acknowledged every message (QoS 1), resending
     across broker restarts; raises BackendUnavailable when it stops acknowledging for
     `give_up_after_s`.
+
+    It logs in as the URL's user, else as SENSORGUARD_MQTT_PUBLISHER_USERNAME (a device, or a
+    gateway the broker's ACL lets write every sensor's topic), never as the bridge; `settings`
+    also give the TLS options.
     """
     from sensorguard.simulate import RateLimiter
 
@@ -514,6 +581,12 @@ def publish_mqtt(
         client_id or f"sensorguard-sim-{uuid.uuid4().hex[:8]}",
         clean_session=True,
         manual_ack=False,
+        settings=settings,
+        credentials=(
+            (settings.mqtt_publisher_username, settings.mqtt_publisher_password.get_secret_value())
+            if settings is not None and settings.mqtt_publisher_username and not target.username
+            else None
+        ),
     )
     client.max_queued_messages_set(0)
     outstanding: set[int] = set()

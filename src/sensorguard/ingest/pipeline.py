@@ -66,6 +66,7 @@ class IngestPipeline:
                     self.stream.publish(SENSOR_DATA_DLQ, letters)
                 except BackendUnavailable as err:
                     raise DeadLettersUnrecorded(result, err) from err
+                metrics.DEAD_LETTERS.labels(door).inc(len(letters))
         for rej in result.rejected:
             metrics.READINGS_REJECTED.labels(door, rej.field).inc()
         return result

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -22,6 +24,9 @@ from sensorguard.stream import (
     poll_batches,
 )
 from sensorguard.stream.codec import dead_letter, decode_reading, parse_json
+
+if TYPE_CHECKING:
+    from sensorguard.monitoring import SystemMetricsPublisher
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +51,7 @@ def run_writer(
     stop: threading.Event | None = None,
     max_backoff_s: float = 30.0,
     on_batch: Callable[[WriterStats], None] | None = None,
+    publisher: SystemMetricsPublisher | None = None,
 ) -> WriterStats:
     """Poll, write, then commit: offsets move only after the store acknowledged the write.
 
@@ -53,7 +59,7 @@ def run_writer(
     A store outage (BackendUnavailable) is retried; any other error of the store is about the
     records, so retrying the batch would fail forever: the records it refuses are
     dead-lettered with the error, and the rest written. Returns when `stop` is set, or after
-    `until_idle_s` seconds without a record.
+    `until_idle_s` seconds without a record. `publisher` reports on the loop every round.
     """
     stop = stop or threading.Event()
     stats = WriterStats()
@@ -63,13 +69,18 @@ def run_writer(
             consumer, stop=stop, batch_size=batch_size, until_idle_s=until_idle_s
         ):
             metrics.WRITER_BATCH.set(len(records))
+            if publisher is not None:
+                publisher.tick(asdict(stats))
             if not records:
                 continue
             stats.polled += len(records)
+            started = time.perf_counter()
             decoded = _decode(stream, records, stats, stop, max_backoff_s)
             if decoded is None or not _store(stream, store, decoded, stats, stop, max_backoff_s):
                 break  # stopped while a backend was down: leave the offsets uncommitted
             consumer.commit(records)
+            if publisher is not None:
+                publisher.observe_latency(time.perf_counter() - started)
             if on_batch:
                 on_batch(stats)
     finally:
@@ -157,6 +168,7 @@ def _dead_letter(
     ):
         return False
     stats.dead_lettered += len(letters)
+    metrics.DEAD_LETTERS.labels("writer").inc(len(letters))
     return True
 
 
@@ -170,7 +182,8 @@ def _write_with_retry(
     """True once the store took the batch; False if stopped while it was still failing."""
 
     def write() -> None:
-        stats.written += store.write_readings(readings)
+        with metrics.STORE_WRITE_SECONDS.labels("readings").time():
+            stats.written += store.write_readings(readings)
         metrics.WRITER_WRITTEN.inc(len(readings))
 
     def retried() -> None:

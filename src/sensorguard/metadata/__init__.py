@@ -16,6 +16,7 @@ if TYPE_CHECKING:
         KeyBinding,
         KeyCheck,
         ModelSpecRecord,
+        PepperUsage,
         Principal,
         User,
     )
@@ -34,6 +35,7 @@ _EXPORTS = {
     "KeyBinding": "records",
     "KeyCheck": "records",
     "ModelSpecRecord": "records",
+    "PepperUsage": "records",
     "Principal": "records",
     "User": "records",
     "ROLES": "roles",
@@ -53,6 +55,7 @@ __all__ = [
     "KeyCheck",
     "MetadataStore",
     "ModelSpecRecord",
+    "PepperUsage",
     "Principal",
     "Role",
     "User",

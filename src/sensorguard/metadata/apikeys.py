@@ -1,4 +1,9 @@
-"""API key format and hashing: `sg_<key_id>_<secret>`, stored only as HMAC-SHA256(pepper, secret)."""
+"""API key format and hashing: `sg_<key_id>_<secret>`, stored only as HMAC-SHA256(pepper, secret).
+
+Each stored hash records the version of the pepper it was made with, so the pepper can be
+rotated: the new one becomes current, the old one stays known under its version until every
+key has been used (and re-hashed) or replaced.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,13 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sensorguard.settings import Settings
 
 PREFIX = "sg"
 # key_id is hex so it never contains the '_' that separates the parts; the secret may.
@@ -42,3 +54,36 @@ def secret_matches(pepper: str, secret: str, stored_hash: str) -> bool:
 def redact_keys(text: str) -> str:
     """Replace anything that looks like an API key with a marker."""
     return KEY_PATTERN.sub("sg_[redacted]", text)
+
+
+@dataclass(frozen=True, repr=False)
+class Peppers:
+    """The current pepper's version and every pepper a stored hash may have been made with."""
+
+    current_version: int
+    by_version: Mapping[int, str]
+
+    def __post_init__(self) -> None:
+        if self.current_version not in self.by_version:
+            raise ValueError(f"no pepper for the current version {self.current_version}")
+        object.__setattr__(self, "by_version", MappingProxyType(dict(self.by_version)))
+
+    @classmethod
+    def single(cls, pepper: str, version: int = 1) -> Peppers:
+        return cls(version, {version: pepper})
+
+    @classmethod
+    def of_settings(cls, settings: Settings) -> Peppers:
+        return cls(settings.api_key_pepper_version, settings.api_key_peppers())
+
+    @property
+    def current(self) -> str:
+        return self.by_version[self.current_version]
+
+    def get(self, version: int) -> str | None:
+        return self.by_version.get(version)
+
+    def __repr__(self) -> str:  # never the peppers themselves
+        return (
+            f"Peppers(current_version={self.current_version}, versions={sorted(self.by_version)})"
+        )

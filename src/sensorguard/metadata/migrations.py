@@ -124,6 +124,29 @@ MIGRATIONS: tuple[Migration, ...] = (
         )""",
         "CREATE INDEX alert_events_by_alert ON alert_events(alert_id, id)",
     ),
+    # 6: operators' verdicts on alerts, the labels training reads. The alert's sensor, rule,
+    # kind and window are copied in: the label must say what was judged even if the alert
+    # row changes later (a resolution extends its window; a later verdict is a new row).
+    (
+        """CREATE TABLE alert_labels (
+            label_id  INTEGER PRIMARY KEY AUTOINCREMENT,
+            alert_id  INTEGER NOT NULL REFERENCES alerts(alert_id),
+            sensor_id TEXT NOT NULL,
+            rule      TEXT NOT NULL,
+            kind      TEXT NOT NULL DEFAULT '',
+            window_start TEXT NOT NULL,
+            window_end   TEXT NOT NULL,
+            verdict   TEXT NOT NULL
+                      CHECK (verdict IN ('real_fault', 'false_alarm', 'maintenance')),
+            actor     TEXT NOT NULL,
+            at        TEXT NOT NULL
+        )""",
+        "CREATE INDEX alert_labels_by_sensor ON alert_labels(sensor_id, window_start)",
+        "CREATE INDEX alert_labels_by_verdict ON alert_labels(verdict, at)",
+    ),
+    # 7: the version of the pepper each key's hash was made with, so the pepper can be rotated
+    # key by key. Every key before this step was hashed with the one pepper there was: 1.
+    ("ALTER TABLE api_keys ADD COLUMN pepper_version INTEGER NOT NULL DEFAULT 1",),
 )
 
 

@@ -64,7 +64,7 @@ class Principal(KeyBinding):
         return self.role != "device"
 
 
-KeyRefusal = Literal["malformed", "unknown", "wrong_secret", "revoked"]
+KeyRefusal = Literal["malformed", "unknown", "wrong_secret", "revoked", "pepper_unknown"]
 
 
 class KeyCheck(BaseModel):
@@ -81,6 +81,23 @@ class KeyCheck(BaseModel):
     refusal: KeyRefusal | None = None
     key_id: str | None = None
     owner: str | None = None
+    # Set for refusal "pepper_unknown": the version the key's hash was made with.
+    pepper_version: int | None = None
+
+
+class PepperUsage(BaseModel):
+    """How many keys are hashed with one pepper version, and whether this server holds it.
+
+    "previous" keys still work and move to the current pepper when next used; "unknown" ones
+    are refused (their pepper was retired): they need replacing.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    version: int
+    state: Literal["current", "previous", "unknown"]
+    active_keys: int
+    revoked_keys: int
 
 
 class ApiKeyInfo(KeyBinding):

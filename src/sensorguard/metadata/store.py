@@ -29,6 +29,7 @@ from sensorguard.metadata.records import (
     BulkOutcome,
     KeyCheck,
     ModelSpecRecord,
+    PepperUsage,
     Principal,
     User,
 )
@@ -127,6 +128,24 @@ def _alert_rule(row: sqlite3.Row) -> AlertRuleRecord:
     )
 
 
+def write_audit(
+    conn: sqlite3.Connection,
+    at: str,
+    actor: str,
+    action: str,
+    subject: str,
+    detail: Mapping[str, Any] | None,
+) -> None:
+    """Append one audit entry inside the caller's write transaction (the change's own), so a
+    change and its entry are stored together or not at all, whichever store makes it."""
+    # A key pasted into a free-text field must not become permanent history.
+    text = apikeys.redact_keys(json.dumps(dict(detail or {}), sort_keys=True, default=str))
+    conn.execute(
+        "INSERT INTO audit_log (at, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)",
+        (at, actor, action, subject, text),
+    )
+
+
 class MetadataStore:
     """One SQLite file of metadata, shared by the ingest server, the writer and the CLI.
 
@@ -140,12 +159,13 @@ class MetadataStore:
         self,
         path: Path,
         *,
-        pepper: str | None = None,
+        pepper: str | apikeys.Peppers | None = None,
         busy_timeout_s: float = 10.0,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.path = path
-        self._pepper = pepper
+        # A bare string is the one pepper of a store that never rotated: version 1.
+        self._peppers = apikeys.Peppers.single(pepper) if isinstance(pepper, str) else pepper
         self._clock = clock
         self._db = SqliteDatabase(
             path,
@@ -164,12 +184,17 @@ class MetadataStore:
     # -- plumbing ---------------------------------------------------------------------------
 
     @property
-    def pepper(self) -> str:
-        if self._pepper is None:
+    def peppers(self) -> apikeys.Peppers:
+        if self._peppers is None:
             from sensorguard.settings import get_settings
 
-            self._pepper = get_settings().api_key_pepper.get_secret_value()
-        return self._pepper
+            self._peppers = apikeys.Peppers.of_settings(get_settings())
+        return self._peppers
+
+    @property
+    def pepper(self) -> str:
+        """The current pepper, which new keys are hashed with."""
+        return self.peppers.current
 
     def close(self) -> None:
         self._db.close()
@@ -203,12 +228,7 @@ class MetadataStore:
         subject: str,
         detail: Mapping[str, Any] | None,
     ) -> None:
-        # A key pasted into a free-text field must not become permanent history.
-        text = apikeys.redact_keys(json.dumps(dict(detail or {}), sort_keys=True, default=str))
-        conn.execute(
-            "INSERT INTO audit_log (at, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)",
-            (self._now(), actor, action, subject, text),
-        )
+        write_audit(conn, self._now(), actor, action, subject, detail)
 
     # -- audit log --------------------------------------------------------------------------
 
@@ -579,18 +599,20 @@ class MetadataStore:
                 raise NotFound(
                     "site", site, known=set(registered.values()), context="API key binding: "
                 )
+            peppers = self.peppers
             conn.execute(
                 """INSERT INTO api_keys (key_id, username, name, secret_hash, created_at,
-                                         sensors, site)
-                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                                         sensors, site, pepper_version)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     key_id,
                     username,
                     name,
-                    apikeys.hash_secret(self.pepper, secret),
+                    apikeys.hash_secret(peppers.current, secret),
                     self._now(),
                     _json(bound, "sensors"),
                     site,
+                    peppers.current_version,
                 ),
             )
             detail: dict[str, Any] = {"key_id": key_id, "name": name}
@@ -602,14 +624,19 @@ class MetadataStore:
         return key_id, plaintext
 
     def check_api_key(self, plaintext: str) -> KeyCheck:
-        """Who holds this key, or why it is refused (malformed, unknown, wrong secret, revoked)."""
+        """Who holds this key, or why it is refused (malformed, unknown, wrong secret, revoked,
+        or hashed with a pepper version this server does not hold).
+
+        A key that matches under a previous pepper is re-hashed with the current one, so a
+        rotation completes as keys are used (`sensorguard users pepper-status` counts the rest).
+        """
         parsed = apikeys.parse_key(plaintext)
         if parsed is None:
             return KeyCheck(refusal="malformed")
         key_id, secret = parsed
         rows = self._read(
             """SELECT k.secret_hash, k.revoked_at, k.last_used_at, k.sensors, k.site,
-                      u.username, u.role
+                      k.pepper_version, u.username, u.role
                FROM api_keys k JOIN users u ON u.username = k.username
                WHERE k.key_id = ?""",
             [key_id],
@@ -617,13 +644,20 @@ class MetadataStore:
         if not rows:
             return KeyCheck(refusal="unknown", key_id=key_id)
         row = rows[0]
-        if not apikeys.secret_matches(self.pepper, secret, row["secret_hash"]):
+        version = int(row["pepper_version"])
+        peppers = self.peppers
+        pepper = peppers.get(version)
+        if pepper is None:
+            return KeyCheck(refusal="pepper_unknown", key_id=key_id, pepper_version=version)
+        if not apikeys.secret_matches(pepper, secret, row["secret_hash"]):
             return KeyCheck(refusal="wrong_secret", key_id=key_id)
         if row["revoked_at"] is not None:
             return KeyCheck(refusal="revoked", key_id=key_id, owner=row["username"])
         now = self._clock()
         last = _dt(row["last_used_at"])
-        if last is None or now - last >= _LAST_USED_RESOLUTION:
+        if version != peppers.current_version:
+            self._rehash(key_id, secret, version, row["username"], now)
+        elif last is None or now - last >= _LAST_USED_RESOLUTION:
             with self._write() as conn:
                 conn.execute(
                     "UPDATE api_keys SET last_used_at = ? WHERE key_id = ?", (_ts(now), key_id)
@@ -636,6 +670,54 @@ class MetadataStore:
             site=row["site"],
         )
         return KeyCheck(principal=principal, key_id=key_id, owner=principal.username)
+
+    def _rehash(self, key_id: str, secret: str, old: int, owner: str, now: datetime) -> None:
+        peppers = self.peppers
+        with self._write() as conn:
+            # Conditional on the old version: of two processes re-hashing at once, one writes.
+            changed = conn.execute(
+                """UPDATE api_keys SET secret_hash = ?, pepper_version = ?, last_used_at = ?
+                   WHERE key_id = ? AND pepper_version = ?""",
+                (
+                    apikeys.hash_secret(peppers.current, secret),
+                    peppers.current_version,
+                    _ts(now),
+                    key_id,
+                    old,
+                ),
+            ).rowcount
+            if changed:
+                self._audit(
+                    conn,
+                    "system",
+                    "api_key.rehash",
+                    owner,
+                    {"key_id": key_id, "from_version": old, "to_version": peppers.current_version},
+                )
+
+    def pepper_usage(self) -> list[PepperUsage]:
+        """Keys per pepper version (the current one, known previous ones and unknown ones)."""
+        peppers = self.peppers
+        rows = self._read(
+            """SELECT pepper_version,
+                      SUM(revoked_at IS NULL) AS active, SUM(revoked_at IS NOT NULL) AS revoked
+               FROM api_keys GROUP BY pepper_version"""
+        )
+        counts = {int(r["pepper_version"]): (int(r["active"]), int(r["revoked"])) for r in rows}
+        usage = []
+        for version in sorted(set(counts) | set(peppers.by_version)):
+            active, revoked = counts.get(version, (0, 0))
+            state: Literal["current", "previous", "unknown"] = (
+                "current"
+                if version == peppers.current_version
+                else "previous"
+                if version in peppers.by_version
+                else "unknown"
+            )
+            usage.append(
+                PepperUsage(version=version, state=state, active_keys=active, revoked_keys=revoked)
+            )
+        return usage
 
     def verify_api_key(self, plaintext: str) -> Principal | None:
         """Who holds this key, or None if it is malformed, unknown, wrong or revoked."""
@@ -733,10 +815,10 @@ class MetadataStore:
         return self._set_rule_enabled(name, False, actor)
 
 
-def open_metadata(url: str, *, pepper: str | None = None) -> MetadataStore:
+def open_metadata(url: str, *, pepper: str | apikeys.Peppers | None = None) -> MetadataStore:
     """Open (creating and migrating as needed) the metadata database a sqlite:///PATH URL names.
 
-    pepper defaults to Settings.api_key_pepper, read the first time a key is hashed.
+    pepper defaults to the peppers of get_settings(), read the first time a key is hashed.
     """
     if not url.startswith("sqlite:///"):
         raise UnsupportedURL("SENSORGUARD_METADATA_URL", url, ("sqlite",))

@@ -14,7 +14,9 @@ if TYPE_CHECKING:
     from sensorguard.pipelines.demo import demo_training
     from sensorguard.pipelines.drift import (
         check_drift,
+        check_feedback,
         drift_checks,
+        feedback_checks,
         retrain_drifted,
         retraining_confs,
     )
@@ -36,6 +38,8 @@ _WHERE = {
     "demo_training": "demo",
     "check_drift": "drift",
     "drift_checks": "drift",
+    "check_feedback": "drift",
+    "feedback_checks": "drift",
     "retrain_drifted": "drift",
     "retraining_confs": "drift",
     "apply_features": "features",
@@ -52,10 +56,12 @@ _WHERE = {
 __all__ = [
     "apply_features",
     "check_drift",
+    "check_feedback",
     "demo_training",
     "drift_checks",
     "evaluate_group",
     "export_features",
+    "feedback_checks",
     "materialize_features",
     "promote_group",
     "register_group",

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from sensorguard.specs import DetectorChoice, ModelSpec
     from sensorguard.training.bundle import DetectorBundle
     from sensorguard.training.dataset import FeatureFetcher, GroupDataset
-    from sensorguard.training.labels import LabelWindow
+    from sensorguard.training.labels import LabelSet, LabelWindow
 
 Source = Literal["store", "feast"]
 Progress = Callable[[str], None]
@@ -157,17 +157,35 @@ def group_sensor_ids(settings: Settings, spec: ModelSpec) -> list[str]:
 
 
 def load_labels(
-    settings: Settings, labels_path: str | Path | None = None
-) -> list[LabelWindow] | None:
-    """Labels from `labels_path`, else the configured labels file; None when there are none."""
-    from sensorguard.training.labels import read_labels_csv
+    settings: Settings,
+    labels_path: str | Path | None = None,
+    *,
+    faults: Sequence[LabelWindow] | None = None,
+) -> LabelSet | None:
+    """What is known about the rows training reads: the one home of "the labels".
 
-    path = Path(labels_path) if labels_path else settings.labels_path
-    if path is None:
+    Fault windows are `faults` if given (the simulator's), else those of `labels_path` or
+    the configured labels file; operators' verdicts on alerts (`sensorguard alerts labels`)
+    are merged in (see `LabelSet.merged`). None when there is neither: nothing can be
+    evaluated.
+    """
+    from sensorguard.alerting.store import AlertStore
+    from sensorguard.training.labels import LabelSet, read_labels_csv
+
+    if faults is None:
+        path = Path(labels_path) if labels_path else settings.labels_path
+        if path is not None:
+            if not path.exists():
+                raise ConfigError(f"{path}: labels file does not exist")
+            faults = read_labels_csv(path)
+    store = AlertStore.from_settings(settings)
+    try:
+        verdicts = store.labels.find()
+    finally:
+        store.close()
+    if faults is None and not verdicts:
         return None
-    if not path.exists():
-        raise ConfigError(f"{path}: labels file does not exist")
-    return read_labels_csv(path)
+    return LabelSet.merged(faults or (), verdicts)
 
 
 def _load_dataset(
@@ -242,11 +260,12 @@ def _train(
     source: Source,
     trigger_reason: str,
     memory: _Memory,
-    labels: Sequence[LabelWindow] | None = None,
+    labels: LabelSet | None = None,
 ) -> dict[str, Any]:
     import mlflow
 
     from sensorguard.schemas import utc_now
+    from sensorguard.training.labels import LabelSet
     from sensorguard.training.tracking import ensure_experiment
 
     spec = ctx.spec(group)
@@ -300,7 +319,7 @@ def _train(
                         spec,
                         choice,
                         dataset,
-                        labels or (),
+                        labels or LabelSet(),
                         example,
                         snapshot,
                         experiment_id,
@@ -338,7 +357,7 @@ def _fit_candidate(
     spec: ModelSpec,
     choice: DetectorChoice,
     dataset: GroupDataset,
-    labels: Sequence[LabelWindow],
+    labels: LabelSet,
     example: pd.DataFrame,
     snapshot: dict[str, Any],
     experiment_id: str,
@@ -392,7 +411,7 @@ def _tune_candidate(
     spec: ModelSpec,
     choice: DetectorChoice,
     dataset: GroupDataset,
-    labels: Sequence[LabelWindow],
+    labels: LabelSet,
     experiment_id: str,
 ) -> tuple[DetectorChoice, ScoringPolicy]:
     """Search the candidate's space on the selection rows; each trial is a nested MLflow run.
@@ -405,10 +424,9 @@ def _tune_candidate(
     from sensorguard.scoring import ScoringPolicy
     from sensorguard.specs import SEARCHABLE_POLICY
     from sensorguard.training.bundle import fit_bundle
-    from sensorguard.training.labels import labels_in_span
     from sensorguard.training.tuning import objective_value, tune
 
-    window_labels = labels_in_span(labels, dataset.split, dataset.end)
+    window_labels = labels.in_span(dataset.split, dataset.end)
     keys = dataset.readings.loc[dataset.eval_mask, ["sensor_id", "ts"]]
     grace = spec.evaluation.grace_s
 
@@ -526,12 +544,12 @@ def _log_evaluation(
 def _evaluate(
     ctx: StepContext,
     trained: dict[str, Any],
-    labels: Sequence[LabelWindow] | None,
+    labels: LabelSet | None,
     memory: _Memory,
 ) -> dict[str, Any]:
     from sensorguard.champion import champion_uri, champion_version
     from sensorguard.training.evaluate import evaluate_verdicts, flat_metrics
-    from sensorguard.training.labels import labels_in_span, row_truth
+    from sensorguard.training.labels import row_truth
     from sensorguard.training.pyfunc import load_bundle
 
     group = trained["group"]
@@ -552,9 +570,9 @@ def _evaluate(
             source=trained["source"],
         )
         memory.dataset = dataset
-    window_labels = labels_in_span(labels, dataset.split, dataset.end)
+    window_labels = labels.in_span(dataset.split, dataset.end)
     keys = dataset.readings.loc[dataset.eval_mask, ["sensor_id", "ts"]]
-    truth = row_truth(keys, window_labels)
+    truth = row_truth(keys, window_labels.faults)
     grace = spec.evaluation.grace_s
     # Creating the client also points MLflow's fluent API (load_bundle) at the configured URI.
     client = ctx.client
@@ -573,7 +591,7 @@ def _evaluate(
             keys,
             truth,
             verdicts,
-            window_labels,
+            window_labels.faults,
             report,
         )
         halves = _halves(keys, verdicts, window_labels, grace, dataset)
@@ -605,14 +623,16 @@ def _evaluate(
             **_halves(keys, verdicts, window_labels, grace, dataset),
         }
     result["candidates"] = evaluated
-    result["events"] = len(window_labels)
+    result["events"] = len(window_labels.faults)
+    result["false_alarm_verdicts"] = len(window_labels.normal)
+    result["maintenance_windows"] = len(window_labels.excluded)
     return result
 
 
 def _halves(
     keys: pd.DataFrame,
     verdicts: Verdicts,
-    labels: Sequence[LabelWindow],
+    labels: LabelSet,
     grace: float,
     dataset: GroupDataset,
 ) -> dict[str, dict[str, Any]]:
@@ -649,7 +669,16 @@ def _halves(
 
 
 def _headline(report: dict[str, Any]) -> dict[str, Any]:
-    keep = (*HEADLINE_TAGS, "events", "detected", "unobservable_events", "rows", "positives")
+    keep = (
+        *HEADLINE_TAGS,
+        "events",
+        "detected",
+        "unobservable_events",
+        "rows",
+        "positives",
+        "confirmed_false_alarms",
+        "confirmed_false_alarms_flagged",
+    )
     return {
         **{k: report.get(k) for k in keep},
         "per_kind_recall": {k: v["recall"] for k, v in report["per_kind"].items()},
@@ -876,10 +905,13 @@ def run_training(
     trigger_reason: str = "manual",
     progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
-    """Train, evaluate, register and gate every group (or one) in this process."""
+    """Train, evaluate, register and gate every group (or one) in this process.
+
+    `labels` (fault windows, e.g. the simulator's) replace the labels file; operators'
+    verdicts are merged in either way (:func:`load_labels`).
+    """
     ctx = StepContext(settings, progress or _quiet)
-    if labels is None:
-        labels = load_labels(settings, labels_path)
+    known = load_labels(settings, labels_path, faults=labels)
     outcomes = []
     for name in ctx.groups(group):
         memory = _Memory()
@@ -891,9 +923,9 @@ def run_training(
             source=source,
             trigger_reason=trigger_reason,
             memory=memory,
-            labels=labels,
+            labels=known,
         )
-        evaluated = _evaluate(ctx, trained, labels, memory)
+        evaluated = _evaluate(ctx, trained, known, memory)
         ctx.progress(f"{name}: registering {len(evaluated['candidates'])} candidates")
         registered = _register(ctx, _small(evaluated))
         decision = _promote(ctx, registered)

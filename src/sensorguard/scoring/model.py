@@ -481,6 +481,7 @@ def fit_scoring_model(
     label: str | None = None,
     max_train_rows: int | None = None,
     learnable: Sequence[npt.NDArray[np.bool_]] | None = None,
+    confirmed_normal: Sequence[npt.NDArray[np.bool_]] | None = None,
 ) -> ScoringModel:
     """Fit detector ``detector`` and its calibration on sensors' training histories.
 
@@ -490,6 +491,12 @@ def fit_scoring_model(
     the full path and the rows inside flagged episodes are left out of the next fit: faults
     hidden in the training data would otherwise teach the model that faults are normal.
     ``learnable`` (per history) excludes rows up front, e.g. known faults or maintenance.
+
+    ``confirmed_normal`` (per history) marks rows an operator judged normal (false-alarm
+    verdicts): the cleaning passes never leave them out, and they are calibration rows, since
+    the calibrator is what says how unusual a normal row may look. Dealt to the fit side they
+    would only nudge the detector; on the calibration side a normal row that scored high
+    directly lowers the surprise such scores get, which is what the verdict asserts.
     """
     from sensorguard.detectors import make_detector
 
@@ -507,6 +514,12 @@ def fit_scoring_model(
         if learnable is not None
         else np.ones(len(features), dtype=bool)
     )
+    confirmed = (
+        np.concatenate(list(confirmed_normal))
+        if confirmed_normal is not None
+        else np.zeros(len(features), dtype=bool)
+    )
+    keep = keep | confirmed
     # The kind rules' yardsticks come from normal rows only: a stuck value left in would make
     # a long flat run look normal.
     profile = SensorProfile.fit(
@@ -518,6 +531,7 @@ def fit_scoring_model(
         ranges,
     )
     held = calibration_rows(len(features), policy.calibration_share)
+    held = held | confirmed
     model: ScoringModel | None = None
     for pass_no in range(policy.clean_passes + 1):
         fit_rows = keep & ~held
@@ -559,6 +573,6 @@ def fit_scoring_model(
         if (keep & ~flagged).sum() < MIN_KEPT_SHARE * keep.sum():
             # Flagging most of the training data says the model is wrong, not the data.
             break
-        keep = keep & ~flagged
+        keep = (keep & ~flagged) | confirmed
     assert model is not None  # the loop runs at least once
     return model

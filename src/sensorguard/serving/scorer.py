@@ -49,6 +49,9 @@ NO_REPLAY = Replay(np.empty(0, dtype=np.int64), {})
 GroupOf = Callable[[str], str | None]
 """sensor_id -> its model group, or None for a sensor the registry does not know."""
 
+SiteOf = Callable[[str], str | None]
+"""sensor_id -> its site, or None for a sensor the registry does not know."""
+
 
 @dataclass(frozen=True)
 class Scored:
@@ -57,6 +60,7 @@ class Scored:
     score: Score
     group: str
     history_rows: int  # stored readings that completed the feature windows (service)
+    site: str = ""  # the sensor's site, for per-site flag counts ("" if unknown)
 
 
 @dataclass(frozen=True)
@@ -104,9 +108,11 @@ class LiveScorer:
         stateful: bool,
         warmup_rows: int = DEFAULT_WARMUP_ROWS,
         lookback: timedelta = timedelta(days=2),
+        site_of: SiteOf | None = None,
     ) -> None:
         self.models = models
         self.group_of = group_of
+        self.site_of = site_of
         self.history = history
         self.stateful = stateful
         self.warmup_rows = warmup_rows
@@ -170,8 +176,9 @@ class LiveScorer:
             ):
                 mine = verdicts.subset(np.arange(len(replay), len(verdicts)))
                 records = score_records(model, [r for _, r in ordered], mine)
+                site = (self.site_of(sid) if self.site_of is not None else None) or ""
                 for (i, _), record in zip(ordered, records, strict=True):
-                    out[i] = Scored(record, model.group, history_rows)
+                    out[i] = Scored(record, model.group, history_rows, site)
                 if self.stateful:
                     self.contexts[sid] = context
         # Readings that lost to a later duplicate take the verdict of the version kept.
@@ -240,22 +247,39 @@ def catalog_groups(catalog: SensorCatalog, specs: Mapping[str, ModelSpec]) -> Gr
     return group_of
 
 
+def catalog_sites(catalog: SensorCatalog) -> SiteOf:
+    """sensor_id -> site via a sensor catalog (cached lookups)."""
+
+    def site_of(sensor_id: str) -> str | None:
+        found = catalog.lookup(sensor_id)
+        return None if found is None else found[0].site
+
+    return site_of
+
+
 def count_scores(surface: str, scored: Sequence[Scored]) -> None:
-    """Prometheus counts of scored readings by group and outcome (a fault kind or normal);
-    one labelled increment per distinct outcome, not one per reading."""
+    """Prometheus counts of scored readings by group and outcome (a fault kind or normal),
+    and of flags by site and kind; one labelled increment per distinct outcome, not one per
+    reading."""
     from collections import Counter
 
     from sensorguard import metrics
 
     outcomes: Counter[tuple[str, str]] = Counter()
+    flags: Counter[tuple[str, str]] = Counter()
     histograms: dict[str, Any] = {}
     for s in scored:
-        outcomes[(s.group, (s.score.kind or "flagged") if s.score.flag else "normal")] += 1
+        kind = (s.score.kind or "flagged") if s.score.flag else "normal"
+        outcomes[(s.group, kind)] += 1
+        if s.score.flag:
+            flags[(s.site or "unknown", kind)] += 1
         if s.group not in histograms:
             histograms[s.group] = metrics.SCORE_VALUE.labels(surface, s.group)
         histograms[s.group].observe(s.score.score)
     for (group, outcome), n in outcomes.items():
         metrics.SCORES.labels(surface, group, outcome).inc(n)
+    for (site, kind), n in flags.items():
+        metrics.FLAGS.labels(surface, site, kind).inc(n)
 
 
 def build_live_scorer(
@@ -277,13 +301,15 @@ def build_live_scorer(
     models = Champions(
         mlflow_client(settings), specs, alias=alias, on_swap=partial(report_swap, surface, alias)
     )
+    catalog = CachedCatalog(open_configured_metadata(settings))
     return LiveScorer(
         models,
-        catalog_groups(CachedCatalog(open_configured_metadata(settings)), specs),
+        catalog_groups(catalog, specs),
         store_history(store),
         stateful=stateful,
         warmup_rows=settings.scoring_warmup_rows,
         lookback=timedelta(hours=settings.scoring_lookback_hours),
+        site_of=catalog_sites(catalog),
     )
 
 

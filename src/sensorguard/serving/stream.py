@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from sensorguard import metrics
 from sensorguard.errors import BackendUnavailable
 from sensorguard.ingest.pipeline import retry_until_stopped
+from sensorguard.monitoring import SystemMetricsPublisher, served_versions
 from sensorguard.schemas import Reading, Score
 from sensorguard.serving.scorer import LiveScorer, Scored, count_scores
 from sensorguard.store import TimeSeriesStore
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 
 SCORER_GROUP = "stream-scorer"
 SURFACE = "stream"
+# What the scorer's system-metrics record reports as errors rather than rates.
+ERROR_FIELDS = ("undecodable", "retries", "commit_failures")
 
 
 @dataclass
@@ -65,8 +68,10 @@ def run_stream_scorer(
     stop: threading.Event | None = None,
     max_backoff_s: float = 30.0,
     on_batch: Callable[[ScorerStats, list[Scored]], None] | None = None,
+    publisher: SystemMetricsPublisher | None = None,
 ) -> ScorerStats:
-    """Score the stream until `stop` is set (or `until_idle_s` passes without a record)."""
+    """Score the stream until `stop` is set (or `until_idle_s` passes without a record);
+    `publisher` reports on the loop every round."""
     stop = stop or threading.Event()
     stats = ScorerStats()
     consumer = stream.consumer([SENSOR_DATA], group)
@@ -90,6 +95,8 @@ def run_stream_scorer(
                     len(stale),
                 )
                 assigned = now_assigned
+            if publisher is not None:
+                publisher.tick(asdict(stats), model_version=served_versions(scorer.models))
             if not records:
                 continue
             stats.polled += len(records)
@@ -105,7 +112,7 @@ def run_stream_scorer(
             if shadow is not None:
                 shadowed = [s.score for s in shadow.score(readings)[0]]
                 if not _retrying(
-                    partial(store.write_scores, shadowed, shadow=True),
+                    partial(_timed_write, store, shadowed, shadow=True),
                     "shadow score write",
                     stats,
                     stop,
@@ -125,6 +132,8 @@ def run_stream_scorer(
                     if models is not None:
                         models.forget(list(models.contexts))
             _count(stats, scored, len(unscored), time.perf_counter() - started)
+            if publisher is not None:
+                publisher.observe_latency(time.perf_counter() - started)
             if on_batch:
                 on_batch(stats, scored)
     finally:
@@ -134,14 +143,14 @@ def run_stream_scorer(
 
 def scorer_metrics_app(settings: Settings) -> FastAPI:
     """The stream scorer's HTTP surface: /metrics and /healthz, behind an API key."""
-    from sensorguard.http_app import guarded_app, observe_only
+    from sensorguard.monitoring import metrics_app
 
-    return guarded_app(
-        "SensorGuard stream scorer",
-        "Prometheus metrics and liveness of a stream scorer process.",
-        settings,
-        observe_only,
-    )
+    return metrics_app("stream scorer", settings)
+
+
+def _timed_write(store: TimeSeriesStore, scores: list[Score], *, shadow: bool = False) -> None:
+    with metrics.STORE_WRITE_SECONDS.labels("shadow_scores" if shadow else "scores").time():
+        store.write_scores(scores, shadow=shadow)
 
 
 def _decode(records: Sequence[Record], stats: ScorerStats) -> list[Reading]:
@@ -172,7 +181,7 @@ def _deliver(
         stats,
         stop,
         max_backoff_s,
-    ) and _retrying(lambda: store.write_scores(scores), "score write", stats, stop, max_backoff_s)
+    ) and _retrying(lambda: _timed_write(store, scores), "score write", stats, stop, max_backoff_s)
 
 
 def _retrying(

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Protocol
+from datetime import datetime, timedelta
+from typing import Protocol, TypeVar, runtime_checkable
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from sensorguard.schemas import Reading, Score
+
+R = TypeVar("R", Reading, Score)
 
 
 class TimeSeriesStore(Protocol):
@@ -42,3 +46,42 @@ class TimeSeriesStore(Protocol):
     ) -> list[Score]: ...
 
     def close(self) -> None: ...
+
+
+class TableStats(BaseModel):
+    """What `sensorguard store stats` shows of one table."""
+
+    model_config = ConfigDict(frozen=True)
+
+    table: str
+    rows: int | None
+    partitions: int | None = None  # Cassandra: (sensor, day) partitions, estimated
+    bytes: int | None = None
+    bytes_estimated: bool = False
+    oldest: AwareDatetime | None = None
+    newest: AwareDatetime | None = None
+    note: str = ""
+
+
+@runtime_checkable
+class MaintainedStore(Protocol):
+    """The housekeeping both real backends offer besides the TimeSeriesStore contract."""
+
+    def stats(self) -> list[TableStats]:
+        """Per table: rows, bytes on disk, oldest and newest timestamp."""
+
+    def purge(self) -> dict[str, int]:
+        """Delete what is older than the retention now; rows deleted per table (the Cassandra
+        store's TTLs do this by themselves, so it deletes nothing)."""
+
+    def close(self) -> None: ...
+
+
+def retention_cutoff(retention_days: int, now: datetime) -> datetime:
+    """Rows stamped before this are past retention: never stored, and removed once stored."""
+    return now - timedelta(days=retention_days)
+
+
+def within_retention(rows: Sequence[R], cutoff: datetime) -> list[R]:
+    """The rows young enough to keep (retention counts from a row's own timestamp)."""
+    return [r for r in rows if r.ts >= cutoff]

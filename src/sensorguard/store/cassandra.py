@@ -1,10 +1,18 @@
-"""The Cassandra store: readings and scores in (sensor_id, day) partitions, the same contract as SQLite."""
+"""The Cassandra store: readings and scores in (sensor_id, day) partitions, the same contract as SQLite.
+
+Retention counts from a row's timestamp, as in the SQLite store: each write carries
+`USING TTL` = what is left of SENSORGUARD_RETENTION_DAYS for that row (rows already past it are
+not written), so the configured retention applies even to tables created with another
+default_time_to_live, and a backfill of old readings expires when its data does.
+"""
 
 from __future__ import annotations
 
 import importlib
 import logging
+import math
 import re
+import ssl
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -35,8 +43,9 @@ from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import BatchStatement, BatchType, PreparedStatement, Statement
 
 from sensorguard.errors import BackendUnavailable, ConfigError, SensorGuardError
-from sensorguard.schemas import Reading, Score
+from sensorguard.schemas import Reading, Score, utc_now
 from sensorguard.settings import Settings, get_settings
+from sensorguard.store.base import TableStats, retention_cutoff, within_retention
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +69,11 @@ _BATCH_BYTES = 4096
 _CONNECT_TIMEOUT_S = 10.0
 _REQUEST_TIMEOUT_S = 20.0
 _SCHEMA_FILE = "schema.cql"
+# Cassandra's largest TTL (20 years); 0 would mean "never expires".
+_MAX_TTL_S = 630_720_000
+# `store stats` reads at most this many partition keys per table to find the oldest and newest
+# day; past it the span shown is that of the partitions read (and says so).
+_STATS_MAX_PARTITIONS = 100_000
 
 _driver_logged = threading.Event()
 
@@ -182,6 +196,43 @@ def render_schema(keyspace: str, settings: Settings) -> list[str]:
     return [" ".join(s.split()) for s in code.split(";") if s.strip()]
 
 
+def cluster_security(settings: Settings) -> dict[str, Any]:
+    """The Cluster() arguments for password authentication and client-to-node TLS, if set."""
+    kwargs: dict[str, Any] = {}
+    if settings.cassandra_username:
+        from cassandra.auth import PlainTextAuthProvider
+
+        kwargs["auth_provider"] = PlainTextAuthProvider(
+            username=settings.cassandra_username,
+            password=settings.cassandra_password.get_secret_value(),
+        )
+    if settings.cassandra_ssl_ca_file is not None:
+        context = ssl.create_default_context(
+            ssl.Purpose.SERVER_AUTH, cafile=str(settings.cassandra_ssl_ca_file)
+        )
+        context.check_hostname = settings.cassandra_ssl_check_hostname
+        if settings.cassandra_ssl_cert_file is not None:
+            context.load_cert_chain(
+                str(settings.cassandra_ssl_cert_file),
+                None
+                if settings.cassandra_ssl_key_file is None
+                else str(settings.cassandra_ssl_key_file),
+            )
+        kwargs["ssl_context"] = context
+    elif settings.cassandra_ssl_cert_file is not None:
+        raise ConfigError(
+            "SENSORGUARD_CASSANDRA_SSL_CERT_FILE needs SENSORGUARD_CASSANDRA_SSL_CA_FILE (TLS "
+            "is on when a CA file is set)"
+        )
+    return kwargs
+
+
+def ttl_left(ts: datetime, now: datetime, retention_s: int) -> int:
+    """Seconds until a row stamped `ts` is past retention: its TTL (at least 1)."""
+    left = retention_s - (now - ts.astimezone(UTC)).total_seconds()
+    return max(1, min(_MAX_TTL_S, math.ceil(left)))
+
+
 def _days(start: datetime, end: datetime) -> list[date]:
     """UTC days a half-open [start, end) range touches."""
     first = start.astimezone(UTC).date()
@@ -246,6 +297,7 @@ class CassandraStore:
                 protocol_version=5,
                 connect_timeout=_CONNECT_TIMEOUT_S,
                 control_connection_timeout=_CONNECT_TIMEOUT_S,
+                **cluster_security(self.settings),
             )
             self.session: Session = self._cluster.connect()
         self._prepared: dict[str, PreparedStatement] = {}
@@ -338,7 +390,7 @@ class CassandraStore:
         ks = self.keyspace
         queries: dict[str, str] = {
             "insert_reading": f"INSERT INTO {ks}.readings (sensor_id, day, ts, channels, seq) "
-            "VALUES (?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?) USING TTL ?",
             "select_readings": f"SELECT ts, channels, seq FROM {ks}.readings "
             "WHERE sensor_id = ? AND day = ? AND ts >= ? AND ts < ?",
             # Partitions are newest first: LIMIT keeps the newest rows of a day.
@@ -348,7 +400,8 @@ class CassandraStore:
         for table in _SCORE_TABLES.values():
             queries[f"insert_{table}"] = (
                 f"INSERT INTO {ks}.{table} (sensor_id, day, ts, score, flag, threshold, model, "
-                "model_version, kind, contributions) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                "model_version, kind, contributions) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "USING TTL ?"
             )
             queries[f"select_{table}"] = (
                 "SELECT ts, score, flag, threshold, model, model_version, kind, contributions "
@@ -409,7 +462,25 @@ class CassandraStore:
                 statements.append((batch, ()))
         self._concurrently(doing, statements)
 
+    @property
+    def _retention_s(self) -> int:
+        return self.settings.retention_days * 86_400
+
+    def _kept(self, rows: Sequence[Any], what: str) -> tuple[datetime, Sequence[Any]]:
+        now = utc_now()
+        kept = within_retention(rows, retention_cutoff(self.settings.retention_days, now))
+        if len(kept) < len(rows):
+            log.info(
+                "not storing %d %s older than the retention of %d days",
+                len(rows) - len(kept),
+                what,
+                self.settings.retention_days,
+            )
+        return now, kept
+
     def write_readings(self, readings: Sequence[Reading]) -> int:
+        now, readings = self._kept(readings, "readings")
+        ttl = self._retention_s
         # Keyed by identity so the last version of a reading in the batch wins: the rows of one
         # unlogged batch share a write timestamp, which would otherwise let either one win.
         rows = {
@@ -419,6 +490,7 @@ class CassandraStore:
                 r.ts,
                 dict(r.channels),
                 r.seq,
+                ttl_left(r.ts, now, ttl),
             )
             for r in readings
         }
@@ -426,6 +498,8 @@ class CassandraStore:
         return len(readings)
 
     def write_scores(self, scores: Sequence[Score], *, shadow: bool = False) -> int:
+        now, scores = self._kept(scores, _SCORE_TABLES[shadow])
+        ttl = self._retention_s
         rows = {
             (s.sensor_id, s.ts): (
                 s.sensor_id,
@@ -438,6 +512,7 @@ class CassandraStore:
                 s.model_version,
                 s.kind,
                 dict(s.contributions),
+                ttl_left(s.ts, now, ttl),
             )
             for s in scores
         }
@@ -506,6 +581,113 @@ class CassandraStore:
             )
             for sid, row in self._range(f"select_{_SCORE_TABLES[shadow]}", sensor_ids, start, end)
         ]
+
+    # -- housekeeping -----------------------------------------------------------------------
+
+    def purge(self) -> dict[str, int]:
+        """Nothing to do: every row was written with the TTL its retention leaves."""
+        return dict.fromkeys(TABLES, 0)
+
+    def stats(self) -> list[TableStats]:
+        """Estimated rows and bytes (the node's own estimates, no nodetool), and the time span.
+
+        Size: system_views.disk_usage (live SSTables on this node) when the server has it, or
+        system.size_estimates' partitions times their mean size; the partition count (sensor
+        days) is that estimate too. Both lag writes still in memtables; counting rows exactly
+        would read the whole table, so it is not done. The span
+        comes from the oldest and newest (sensor, day) partitions, one query each.
+        """
+        sizes = self._disk_usage()
+        out = []
+        for table in TABLES:
+            partitions, mean_bytes = self._size_estimate(table)
+            oldest, newest, capped = self._span(table)
+            note = f"span of the first {_STATS_MAX_PARTITIONS} partitions" if capped else ""
+            # disk_usage counts whole MiB: a small table shows 0 there, so take the larger.
+            estimates = [b for b in (sizes.get(table), (partitions or 0) * mean_bytes) if b]
+            out.append(
+                TableStats(
+                    table=table,
+                    rows=None,
+                    partitions=partitions,
+                    bytes=max(estimates) if estimates else None,
+                    bytes_estimated=True,
+                    oldest=oldest,
+                    newest=newest,
+                    note=note,
+                )
+            )
+        return out
+
+    def _disk_usage(self) -> dict[str, int]:
+        try:
+            rows = self.session.execute(
+                "SELECT table_name, mebibytes FROM system_views.disk_usage "
+                "WHERE keyspace_name = %s",
+                (self.keyspace,),
+            )
+        except (DriverException, protocol.ErrorMessage, RequestValidationException):
+            return {}  # an older server without the virtual table
+        return {r.table_name: int(r.mebibytes) * 1024 * 1024 for r in rows}
+
+    def _size_estimate(self, table: str) -> tuple[int | None, int]:
+        with self._errors(f"reading the size estimates of {table}"):
+            rows = list(
+                self.session.execute(
+                    "SELECT partitions_count, mean_partition_size FROM system.size_estimates "
+                    "WHERE keyspace_name = %s AND table_name = %s",
+                    (self.keyspace, table),
+                )
+            )
+        if not rows:
+            return None, 0
+        partitions = sum(int(r.partitions_count) for r in rows)
+        mean = max(int(r.mean_partition_size) for r in rows)
+        return partitions, mean
+
+    def _span(self, table: str) -> tuple[datetime | None, datetime | None, bool]:
+        """Oldest and newest ts, from the partitions of the first and last day there are."""
+        ks = self.keyspace
+        with self._errors(f"listing the partitions of {table}"):
+            keys = self.session.execute(f"SELECT DISTINCT sensor_id, day FROM {ks}.{table}")
+            old_day: date | None = None
+            new_day: date | None = None
+            old_ids: list[str] = []
+            new_ids: list[str] = []
+            seen = 0
+            for key in keys:
+                seen += 1
+                day = key.day.date()
+                if old_day is None or day < old_day:
+                    old_day, old_ids = day, []
+                if day == old_day:
+                    old_ids.append(key.sensor_id)
+                if new_day is None or day > new_day:
+                    new_day, new_ids = day, []
+                if day == new_day:
+                    new_ids.append(key.sensor_id)
+                if seen >= _STATS_MAX_PARTITIONS:
+                    break
+        if old_day is None or new_day is None:
+            return None, None, False
+        oldest = self._edge(table, old_day, old_ids, "MIN")
+        newest = self._edge(table, new_day, new_ids, "MAX")
+        return oldest, newest, seen >= _STATS_MAX_PARTITIONS
+
+    def _edge(self, table: str, day: date, sensor_ids: list[str], fn: str) -> datetime | None:
+        found = []
+        with self._errors(f"reading the time span of {table}"):
+            for sensor_id in sensor_ids[:1000]:
+                row = self.session.execute(
+                    f"SELECT {fn}(ts) AS edge FROM {self.keyspace}.{table} "
+                    "WHERE sensor_id = %s AND day = %s",
+                    (sensor_id, day),
+                ).one()
+                if row is not None and row.edge is not None:
+                    found.append(_utc(row.edge))
+        if not found:
+            return None
+        return min(found) if fn == "MIN" else max(found)
 
     def close(self) -> None:
         self._cluster.shutdown()

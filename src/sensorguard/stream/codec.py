@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from sensorguard.errors import clip
 from sensorguard.schemas import Reading, Rejection, Score, utc_now
@@ -26,6 +26,10 @@ DEAD_LETTER_MAX_BYTES = 16 * 1024
 
 class DeadLetter(BaseModel):
     """A message that failed validation, kept with the reason so nothing is silently lost."""
+
+    # A NaN or Infinity that got a row refused is kept as the text "NaN"/"Infinity": JSON has
+    # no such number, and pydantic's default (null) made the raw row read as a missing value.
+    model_config = ConfigDict(ser_json_inf_nan="strings")
 
     source: str = Field(description="where it came from: http, mqtt:<topic>, or a topic name")
     received_at: datetime = Field(default_factory=utc_now)

@@ -73,6 +73,32 @@ class KafkaURL:
         return cls(bootstrap, namespace)
 
 
+def kafka_security(settings: Settings) -> dict[str, Any]:
+    """The kafka-python arguments for TLS and SASL that every client (admin, producer,
+    consumers) gets; none for PLAINTEXT."""
+    protocol = settings.kafka_security_protocol
+    options: dict[str, Any] = {}
+    if protocol == "PLAINTEXT":
+        return options
+    options["security_protocol"] = protocol
+    if protocol in ("SSL", "SASL_SSL"):
+        options["ssl_check_hostname"] = True
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            path = getattr(settings, f"kafka_{name}")
+            if path is not None:
+                options[name] = str(path)
+    if protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+        if not settings.kafka_sasl_username:
+            raise ConfigError(
+                f"SENSORGUARD_KAFKA_SECURITY_PROTOCOL={protocol} needs "
+                "SENSORGUARD_KAFKA_SASL_USERNAME and SENSORGUARD_KAFKA_SASL_PASSWORD"
+            )
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        options["sasl_plain_username"] = settings.kafka_sasl_username
+        options["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+    return options
+
+
 class KafkaStream:
     """A Stream on Kafka. Topics live under an optional namespace (`NS.sensor-data`).
 
@@ -101,6 +127,7 @@ class KafkaStream:
             None if settings.kafka_compression == "none" else settings.kafka_compression
         )
         self._client_id = f"sensorguard-{os.getpid()}"
+        self._security = kafka_security(settings)
         self._lock = threading.Lock()
         self._producer: KafkaProducer | None = None
         self._admin: KafkaAdminClient | None = None
@@ -150,6 +177,7 @@ class KafkaStream:
             "client_id": self._client_id,
             "bootstrap_timeout_ms": int(self.connect_timeout_s * 1000),
             "request_timeout_ms": _REQUEST_TIMEOUT_MS,
+            **self._security,
         }
 
     def _admin_client(self) -> KafkaAdminClient:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from sensorguard.scoring import ScoringModel, ScoringPolicy, Verdicts
     from sensorguard.specs import DetectorChoice, ModelSpec
     from sensorguard.training.dataset import GroupDataset
-    from sensorguard.training.labels import LabelWindow
+    from sensorguard.training.labels import LabelSet, LabelWindow
     from sensorguard.transforms import FeatureSpec
 
 PREDICTION_COLUMNS = ("score", "flag", "threshold", "kind", "contributions")
@@ -85,28 +85,40 @@ def fit_bundle(
     spec: ModelSpec,
     choice: DetectorChoice,
     dataset: GroupDataset,
-    labels: Sequence[LabelWindow] = (),
+    labels: LabelSet | Sequence[LabelWindow] = (),
     policy: ScoringPolicy | None = None,
 ) -> DetectorBundle:
     """Fit one candidate on the dataset's training rows through :func:`fit_scoring_model`.
 
     Training rows inside a labelled fault window are left out: a known fault must not teach
-    the model (or its calibration) that faults are normal.
+    the model (or its calibration) that faults are normal. So are maintenance windows. Rows
+    of false-alarm windows are confirmed normal: kept, and calibrated on.
     """
+    import numpy as np
+
     from sensorguard.scoring import SensorHistory, fit_scoring_model
     from sensorguard.training.dataset import per_sensor
-    from sensorguard.training.labels import row_truth
+    from sensorguard.training.labels import LabelSet, in_windows, row_truth
 
+    known = LabelSet.of(labels)
     train = dataset.train_mask.to_numpy()
     readings = dataset.readings[train]
-    faulty = row_truth(readings[["sensor_id", "ts"]], labels) if labels else None
+    keys = readings[["sensor_id", "ts"]]
+    # Positions of `readings`, as per_sensor's row positions are.
+    faulty = row_truth(keys, known.faults).astype(bool)
+    excluded = in_windows(keys, known.excluded)
+    normal = in_windows(keys, known.normal) & ~faulty & ~excluded
+    unlearnable = faulty | excluded
     histories: list[SensorHistory] = []
     learnable = []
+    confirmed = []
     for rows, ts, values, features in per_sensor(
         readings, spec.feature_spec, dataset.features[train]
     ):
         histories.append(SensorHistory(ts, values, features))
-        learnable.append(faulty[rows] == 0 if faulty is not None else (ts == ts))
+        learnable.append(~unlearnable[rows])
+        confirmed.append(normal[rows])
+    any_normal = bool(np.any(normal))
     started = time.perf_counter()
     model = fit_scoring_model(
         choice.name,
@@ -117,6 +129,7 @@ def fit_bundle(
         ranges=dataset.ranges,
         label=choice.label,
         learnable=learnable,
+        confirmed_normal=confirmed if any_normal else None,
     )
     return DetectorBundle(
         group=spec.group,
@@ -125,6 +138,8 @@ def fit_bundle(
         info={
             "fit_seconds": time.perf_counter() - started,
             "n_train_rows": int(train.sum()),
+            "confirmed_normal_rows": int(normal.sum()),
+            "maintenance_rows": int(excluded.sum()),
             **model.info,
         },
     )

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
     import pandas as pd
 
-    from sensorguard.training.labels import LabelWindow
+    from sensorguard.training.labels import LabelSet, LabelWindow
 
 
 def evaluate_verdicts(
@@ -18,7 +18,7 @@ def evaluate_verdicts(
     scores: npt.NDArray[np.float64],
     flags: npt.NDArray[np.bool_],
     kinds: npt.NDArray[np.object_] | None,
-    labels: Sequence[LabelWindow],
+    labels: LabelSet | Sequence[LabelWindow],
     *,
     grace_s: float = 0.0,
 ) -> dict[str, Any]:
@@ -33,14 +33,32 @@ def evaluate_verdicts(
     event mostly carry the event's own kind; `kinds_called` counts, per true kind, what the
     detected events were called. Each sensor's events are the labels its rows can
     show (see `sensor_events`).
+
+    With a :class:`LabelSet`, rows in maintenance windows are left out first, and each
+    false-alarm verdict's window that the flags touch is counted in
+    `confirmed_false_alarms_flagged` (of `confirmed_false_alarms` windows with rows): the
+    one kind of false alarm an operator has already said is one.
     """
     import numpy as np
 
     from sensorguard.evaluation import Event, event_metrics_by_sensor, point_metrics
-    from sensorguard.training.labels import row_truth, sensor_events, sensor_rows
+    from sensorguard.training.labels import (
+        LabelSet,
+        in_windows,
+        row_truth,
+        sensor_events,
+        sensor_rows,
+    )
 
+    known = LabelSet.of(labels)
     scores = np.asarray(scores, dtype=np.float64)
     flags = np.asarray(flags, dtype=bool)
+    if known.excluded:
+        kept = ~in_windows(keys, known.excluded)
+        keys, scores, flags = keys[kept], scores[kept], flags[kept]
+        kinds = None if kinds is None else kinds[kept]
+    labels = known.faults
+    confirmed, confirmed_flagged = _confirmed_false_alarms(keys, flags, known.normal)
     truth = row_truth(keys, labels)
     events: dict[str, list[Event]] = {}
     unobservable = 0
@@ -77,8 +95,25 @@ def evaluate_verdicts(
         "unobservable_events": unobservable,
         "kind_accuracy": named / detected if detected else None,
         "kinds_called": called,
+        "confirmed_false_alarms": confirmed,
+        "confirmed_false_alarms_flagged": confirmed_flagged,
         **pooled,
     }
+
+
+def _confirmed_false_alarms(
+    keys: pd.DataFrame, flags: npt.NDArray[np.bool_], windows: Sequence[LabelWindow]
+) -> tuple[int, int]:
+    """(false-alarm verdict windows with rows among `keys`, those with a flag among them)."""
+    from sensorguard.training.labels import in_windows
+
+    seen = flagged = 0
+    for window in windows:
+        inside = in_windows(keys, [window])
+        if inside.any():
+            seen += 1
+            flagged += int(flags[inside].any())
+    return seen, flagged
 
 
 def flat_metrics(report: dict[str, Any]) -> dict[str, float]:

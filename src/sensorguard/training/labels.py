@@ -1,9 +1,11 @@
-"""Labelled fault windows: from the simulator or a CSV, turned into row labels and events."""
+"""What is known about a group's rows: fault windows (simulator, CSV, real-fault verdicts),
+operators' false-alarm and maintenance verdicts; turned into row labels and events."""
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
     import pandas as pd
 
+    from sensorguard.alerting.records import VerdictLabel
     from sensorguard.evaluation import Event
     from sensorguard.simulate import FaultLabel
 
@@ -203,3 +206,89 @@ def labels_in_span(
     labels: Sequence[LabelWindow], start: datetime, end: datetime
 ) -> list[LabelWindow]:
     return [lab for lab in labels if lab.end > start and lab.start < end]
+
+
+# A real-fault verdict names the alert's window, not a gap: the dropout rule of `row_labels`
+# (the reading after the window carries the label) would mislabel it, so it becomes "flagged".
+_VERDICT_KIND_OF = {DROPOUT: "flagged", "": "flagged"}
+
+
+def _overlaps(window: LabelWindow, others: Sequence[LabelWindow]) -> bool:
+    return any(
+        o.sensor_id == window.sensor_id and o.end > window.start and o.start < window.end
+        for o in others
+    )
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    """The labels of a group's rows, by what training does with them.
+
+    ``faults`` are evaluation events and are left out of the fit; ``normal`` windows
+    (false-alarm verdicts) are rows known to be normal: kept in training, where they calibrate
+    (see ``fit_scoring_model``'s ``confirmed_normal``), and in evaluation, where flagging them
+    is a false alarm counted on its own; ``excluded`` windows (maintenance) are dropped from
+    training and evaluation alike: what a sensor reads while someone works on it is neither.
+    """
+
+    faults: tuple[LabelWindow, ...] = ()
+    normal: tuple[LabelWindow, ...] = ()
+    excluded: tuple[LabelWindow, ...] = ()
+
+    @classmethod
+    def of(cls, labels: LabelSet | Sequence[LabelWindow] | None) -> LabelSet:
+        """A plain list of windows is faults only (the simulator's, a CSV's)."""
+        if labels is None:
+            return cls()
+        return labels if isinstance(labels, LabelSet) else cls(faults=tuple(labels))
+
+    @classmethod
+    def merged(cls, faults: Sequence[LabelWindow], verdicts: Sequence[VerdictLabel]) -> LabelSet:
+        """Fault windows (CSV, simulator) with operators' verdicts on alerts.
+
+        A labelled fault stands where a verdict overlaps it on the same sensor: a real-fault
+        verdict on it adds no second event (that would count one fault twice), and a
+        false-alarm verdict there cannot make rows inside a known fault normal.
+        """
+        windows = list(faults)
+        normal: list[LabelWindow] = []
+        excluded: list[LabelWindow] = []
+        latest = {v.alert_id: v for v in sorted(verdicts, key=lambda v: (v.at, v.label_id))}
+        # An alert's latest verdict is the operator's last word on it: an acknowledgement's
+        # "real fault" later resolved as "maintenance" is maintenance, over the longer window.
+        for verdict in latest.values():
+            window = verdict.window()
+            if verdict.verdict == "maintenance":
+                excluded.append(window)
+            elif _overlaps(window, faults):
+                continue
+            elif verdict.verdict == "real_fault":
+                kind = _VERDICT_KIND_OF.get(window.kind, window.kind)
+                windows.append(window.model_copy(update={"kind": kind}))
+            else:
+                normal.append(window)
+        return cls(tuple(windows), tuple(normal), tuple(excluded))
+
+    def __bool__(self) -> bool:
+        return bool(self.faults or self.normal or self.excluded)
+
+    def in_span(self, start: datetime, end: datetime) -> LabelSet:
+        return LabelSet(
+            tuple(labels_in_span(self.faults, start, end)),
+            tuple(labels_in_span(self.normal, start, end)),
+            tuple(labels_in_span(self.excluded, start, end)),
+        )
+
+
+def in_windows(keys: pd.DataFrame, windows: Sequence[LabelWindow]) -> npt.NDArray[np.bool_]:
+    """Whether each row of `keys` (sensor_id, ts) lies inside one of its sensor's windows."""
+    import numpy as np
+
+    inside = np.zeros(len(keys), dtype=bool)
+    if not windows:
+        return inside
+    for sensor_id, rows, ts in sensor_rows(keys):
+        for window in windows:
+            if window.sensor_id == sensor_id:
+                inside[rows[(ts >= _ns(window.start)) & (ts < _ns(window.end))]] = True
+    return inside

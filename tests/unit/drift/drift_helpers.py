@@ -45,3 +45,27 @@ def noisier(sim: Simulation, *, seed: int = 1) -> Simulation:
     humidity = readings["humidity"] + rng.normal(0, 2.0, len(readings))
     readings["humidity"] = humidity.clip(0, 100).round(1)
     return replace(sim, readings=readings)
+
+
+def with_defrost(
+    sim: Simulation,
+    sensor_id: str,
+    *,
+    from_day: int = 0,
+    every_h: float = 4.0,
+    minutes: int = 20,
+    rise: float = 2.5,
+) -> Simulation:
+    """A benign routine the simulator does not label: from day `from_day` on, every `every_h`
+    hours the sensor's temperature rises by up to `rise` °C and falls back over `minutes` (a
+    defrost cycle, say, after a new controller was fitted)."""
+    readings = sim.readings.copy()
+    mine = (readings["sensor_id"] == sensor_id) & (
+        readings["ts"] >= START + timedelta(days=from_day)
+    )
+    since = (readings["ts"] - START).dt.total_seconds()
+    phase = since % (every_h * 3600) / 60.0  # minutes into the cycle
+    inside = mine & (phase < minutes)
+    bump = rise * np.sin(np.pi * phase[inside] / minutes)
+    readings.loc[inside, "temperature"] = (readings.loc[inside, "temperature"] + bump).round(2)
+    return replace(sim, readings=readings)
