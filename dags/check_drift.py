@@ -1,8 +1,8 @@
 """
 ### check_drift
 
-Compare each sensor group's recent data with its champion's training rows, and retrain the
-groups that drifted.
+Compare each sensor group's recent data with its champion's training rows, count the
+operators' false-alarm verdicts, and retrain the groups that drifted or were judged wrong.
 
 1. **check**: per group (with a @champion), Evidently compares the champion's training
    snapshot (reference) with the recent window (current): drift of every feature (normed
@@ -10,10 +10,12 @@ groups that drifted.
    `drift:` policy of the group's model spec decides. Each check writes an HTML report under
    `<data_dir>/reports/drift/` and logs it with its metrics to the MLflow experiment
    `sensorguard.drift`.
-2. **retraining_confs**: one `train_detectors` run conf per drifted group, with
-   `trigger_reason` = `drift: <group>: <reasons>` (none within the policy's cooldown of a
-   previous drift retraining).
-3. **trigger_training** (mapped over those confs): triggers `train_detectors` for the group.
+2. **feedback**: per group, the false-alarm verdicts on its sensors' alerts since its
+   champion was registered, against the spec's `feedback.false_alarms_to_retrain`.
+3. **retraining_confs**: one `train_detectors` run conf per group to retrain, with
+   `trigger_reason` = `drift: <group>: <reasons>` or `feedback: N false alarms on <group>`
+   (drift first when both; none within the policy's cooldown of a previous retraining).
+4. **trigger_training** (mapped over those confs): triggers `train_detectors` for the group.
    No drift, no conf, no mapped instance: the task is skipped and nothing retrains. The
    training run's quality gate still decides promotion.
 
@@ -55,12 +57,21 @@ def check_drift() -> None:
         return drift_checks(get_settings(), group=p["group"], hours=p["hours"], end=p["end"])
 
     @task
-    def retraining_confs(checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def feedback() -> list[dict[str, Any]]:
+        from sensorguard.pipelines import feedback_checks
+        from sensorguard.settings import get_settings
+
+        return feedback_checks(get_settings(), group=get_current_context()["params"]["group"])
+
+    @task
+    def retraining_confs(
+        drift: list[dict[str, Any]], verdicts: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
         from sensorguard.pipelines import retraining_confs
 
-        return retraining_confs(checks, end=get_current_context()["params"]["end"])
+        return retraining_confs(drift + verdicts, end=get_current_context()["params"]["end"])
 
-    confs = retraining_confs(check())  # type: ignore[arg-type]
+    confs = retraining_confs(check(), feedback())  # type: ignore[arg-type]
     # TaskFlow wiring passes XComArgs where the task bodies receive their values.
     TriggerDagRunOperator.partial(
         task_id="trigger_training",

@@ -1,4 +1,5 @@
-"""A real dag.test() run of check_drift: no drift -> nothing triggered; drift -> one train run.
+"""A real dag.test() run of check_drift: no drift -> nothing triggered; five false-alarm
+verdicts -> one train run for feedback; drift -> one train run for drift.
 
 The champion is trained in this process first (as `sensorguard train` would); the DAG then
 runs in a child process against the same embedded data folder. dag.test() runs only its own
@@ -17,10 +18,11 @@ import numpy as np
 import pytest
 from dag_helpers import DAGS, FAST_SPECS, run_tool
 
+from sensorguard.alerting.store import AlertStore
 from sensorguard.champion import champion_version
 from sensorguard.pipelines.seed import seed_simulation
 from sensorguard.pipelines.training import run_training
-from sensorguard.settings import Settings
+from sensorguard.settings import Settings, sqlite_path
 from sensorguard.simulate import Simulation, SimulationConfig, simulate_fleet
 from sensorguard.training.labels import from_simulation, write_labels_csv
 from sensorguard.training.tracking import mlflow_client
@@ -69,12 +71,27 @@ def platform(
     return {"settings": settings, "env": env, "sim": sim}
 
 
-def _drift_runs(result: dict[str, Any]) -> list[dict[str, Any]]:
+def _triggered(result: dict[str, Any], reason: str) -> list[dict[str, Any]]:
+    """The train_detectors runs the DAG queued whose trigger reason starts with `reason`."""
     return [
         r
         for r in result["other_runs"]
-        if r["dag_id"] == "train_detectors" and r["run_id"].startswith("drift__")
+        if r["dag_id"] == "train_detectors"
+        and r["run_id"].startswith("drift__")
+        and r["conf"]["trigger_reason"].startswith(reason)
     ]
+
+
+def _false_alarms(settings: Settings, sensor_id: str, n: int) -> None:
+    """N alerts on the sensor, each resolved and then judged a false alarm by an operator."""
+    store = AlertStore(sqlite_path(settings.metadata_url))
+    try:
+        for _ in range(n):
+            alert, _ = store.trigger("sensor-fault", sensor_id, at=datetime.now(UTC))
+            store.resolve(alert.alert_id, "engine")
+            store.judge(alert.alert_id, "ann", "false_alarm")
+    finally:
+        store.close()
 
 
 def test_no_drift_triggers_nothing_and_drift_triggers_one_training(
@@ -84,18 +101,28 @@ def test_no_drift_triggers_nothing_and_drift_triggers_one_training(
     quiet = run_tool(platform["env"], "run", DAG_FILE, conf)
     assert quiet["state"] == "success", quiet["log"]
     assert quiet["tasks"]["check"] == "success", quiet["tasks"]
+    assert quiet["tasks"]["feedback"] == "success", quiet["tasks"]
     assert quiet["tasks"]["retraining_confs"] == "success", quiet["tasks"]
     # Mapped over no conf: skipped, no instance ran.
     assert quiet["tasks"]["trigger_training"] == "skipped", quiet["tasks"]
-    assert _drift_runs(quiet) == []
+    assert _triggered(quiet, "") == []
+
+    # Operators judged five of the champion's alerts false alarms (the fast spec's threshold
+    # is the default 5): the same quiet data now retrains, for that reason.
+    _false_alarms(platform["settings"], platform["sim"].sensors[0].sensor_id, 5)
+    judged = run_tool(platform["env"], "run", DAG_FILE, conf)
+    assert judged["state"] == "success", judged["log"]
+    [by_feedback] = _triggered(judged, "feedback: ")
+    assert by_feedback["conf"]["trigger_reason"] == "feedback: 5 false alarms on climate"
+    assert _triggered(judged, "drift: ") == []
 
     seed_simulation(platform["settings"], _noisier(_days(platform["sim"], 3, 4)))
     end = (START + timedelta(days=4)).isoformat()
     drifted = run_tool(platform["env"], "run", DAG_FILE, json.dumps({"end": end}))
     assert drifted["state"] == "success", drifted["log"]
     assert drifted["tasks"]["trigger_training[0]"] == "success", drifted["tasks"]
-    assert "trigger_training[1]" not in drifted["tasks"]
-    [queued] = _drift_runs(drifted)
+    assert "trigger_training[1]" not in drifted["tasks"]  # drift and feedback: one training
+    [queued] = _triggered(drifted, "drift: ")
     assert queued["state"] == "queued"
     assert queued["conf"]["group"] == "climate" and queued["conf"]["end"] == end
     assert queued["conf"]["trigger_reason"].startswith("drift: climate: ")
