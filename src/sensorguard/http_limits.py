@@ -77,15 +77,20 @@ class BodyLimitMiddleware:
                 await self._refuse(send, err.detail)
 
     async def _refuse(self, send: Send, detail: str) -> None:
-        body = json.dumps({"detail": detail}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_json(send, 413, {"detail": detail})
+
+
+async def send_json(send: Send, status: int, payload: dict[str, Any]) -> None:
+    """Answer a request from an ASGI middleware, before any app has: `payload` as JSON."""
+    body = json.dumps(payload).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -13,6 +14,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from sensorguard.drift.records import DriftCheck
+    from sensorguard.pipelines.drift import RetrainCheck
+    from sensorguard.settings import Settings
 
 app = typer.Typer(
     help=(
@@ -110,10 +113,10 @@ def check(
     """
     from rich.console import Console
 
-    from sensorguard.pipelines.drift import check_drift, retrain_drifted
+    from sensorguard.pipelines.drift import check_drift
     from sensorguard.pipelines.training import parse_time
     from sensorguard.settings import get_settings
-    from sensorguard.training.report import champion_rows, print_champions, progress_reporter
+    from sensorguard.training.report import progress_reporter
 
     console = Console(stderr=as_json)
     settings = get_settings()
@@ -121,10 +124,38 @@ def check(
         stop = parse_time(end)
         with progress_reporter(console) as progress:
             checks = check_drift(settings, group=group, hours=hours, end=stop, progress=progress)
-        outcomes = []
-        if retrain and any(c.retrain for c in checks):
-            with progress_reporter(console) as progress:
-                outcomes = retrain_drifted(settings, checks, end=stop, progress=progress)
+        finish_checks(
+            settings,
+            checks,
+            end=stop,
+            retrain=retrain,
+            as_json=as_json,
+            console=console,
+            show=print_checks,
+            hint="drift found: run again with --retrain, or `sensorguard train --group G`",
+        )
+
+
+def finish_checks(
+    settings: Settings,
+    checks: Sequence[RetrainCheck],
+    *,
+    end: datetime | None,
+    retrain: bool,
+    as_json: bool,
+    console: Console,
+    show: Callable[[Sequence[Any], Console], None],
+    hint: str,
+) -> None:
+    """What `drift check` and `feedback check` do after checking: retrain the groups the
+    checks name (with --retrain), then print the checks and the new champions, or --json."""
+    from sensorguard.pipelines.drift import retrain_drifted
+    from sensorguard.training.report import champion_rows, print_champions, progress_reporter
+
+    outcomes: list[dict[str, Any]] = []
+    if retrain and any(c.retrain for c in checks):
+        with progress_reporter(console) as progress:
+            outcomes = retrain_drifted(settings, checks, end=end, progress=progress)
     if as_json:
         print_json(
             {
@@ -133,8 +164,8 @@ def check(
             }
         )
         return
-    print_checks(checks, console)
+    show(checks, console)
     if outcomes:
         print_champions(champion_rows(outcomes), console)
     elif any(c.retrain for c in checks):
-        console.print("drift found: run again with --retrain, or `sensorguard train --group G`")
+        console.print(hint)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sensorguard.cli._common import JsonFlag, cli_errors, print_json, print_table
+from sensorguard.cli._common import JsonFlag, cli_errors, print_table
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from sensorguard.drift.feedback import FeedbackCheck
 
 app = typer.Typer(
     help=(
@@ -48,28 +54,28 @@ def check(
     """
     from rich.console import Console
 
-    from sensorguard.pipelines.drift import check_feedback, retrain_drifted
+    from sensorguard.cli.drift import finish_checks
+    from sensorguard.pipelines.drift import check_feedback
     from sensorguard.pipelines.training import parse_time
     from sensorguard.settings import get_settings
-    from sensorguard.training.report import champion_rows, print_champions, progress_reporter
 
     console = Console(stderr=as_json)
     settings = get_settings()
     with cli_errors():
-        stop = parse_time(end)
-        checks = check_feedback(settings, group=group)
-        outcomes = []
-        if retrain and any(c.retrain for c in checks):
-            with progress_reporter(console) as progress:
-                outcomes = retrain_drifted(settings, checks, end=stop, progress=progress)
-    if as_json:
-        print_json(
-            {
-                "checks": [c.to_dict() for c in checks],
-                "retrained": [o["decision"] for o in outcomes],
-            }
+        finish_checks(
+            settings,
+            check_feedback(settings, group=group),
+            end=parse_time(end),
+            retrain=retrain,
+            as_json=as_json,
+            console=console,
+            show=print_checks,
+            hint="threshold reached: run again with --retrain, or `sensorguard train`",
         )
-        return
+
+
+def print_checks(checks: Sequence[FeedbackCheck], console: Console) -> None:
+    del console  # print_table writes to stdout, as the table of every other command
     print_table(
         "Feedback checks",
         ("group", "champion", "false alarms", "threshold", "retrain", "why"),
@@ -85,7 +91,3 @@ def check(
             for c in checks
         ],
     )
-    if outcomes:
-        print_champions(champion_rows(outcomes), console)
-    elif any(c.retrain for c in checks):
-        console.print("threshold reached: run again with --retrain, or `sensorguard train`")

@@ -10,14 +10,9 @@ This middleware hands clients what the schema says: one object, each problem loc
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from sensorguard.http_limits import ASGIApp, Message, Receive, Scope, Send, send_json
 
 
 class DocumentedErrors:
@@ -109,22 +104,13 @@ class JsonBodiesOnly:
             )
             media = declared.split(";", 1)[0].strip().lower()
             if media and media != "application/json":
-                body = json.dumps(
+                await send_json(
+                    send,
+                    415,
                     {
                         "error": "unsupported media type",
                         "detail": f"Content-Type: expected application/json, got {declared!r}",
-                    }
-                ).encode()
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 415,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
+                    },
                 )
-                await send({"type": "http.response.body", "body": body})
                 return
         await self.app(scope, receive, send)
