@@ -19,6 +19,9 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     # Tests stamp readings with fixed dates, and retention counts from a reading's own time: the
     # default year would start refusing them as the calendar moves on. Retention tests set it.
     monkeypatch.setenv("SENSORGUARD_RETENTION_DAYS", "7300")
+    # A pepper that is no placeholder, so a server started with SENSORGUARD_ENV=test (as the
+    # serving tests do) accepts it, and the keys a test issues verify in its child processes.
+    monkeypatch.setenv("SENSORGUARD_API_KEY_PEPPER", "pytest-pepper-4f1c9a")
     monkeypatch.chdir(tmp_path)
     get_settings.cache_clear()
     yield

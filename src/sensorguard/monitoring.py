@@ -63,11 +63,15 @@ def serve_metrics(
     *,
     announce: Callable[[str], None] | None = None,
 ) -> Iterator[str]:
-    """Serve this process's metrics on 127.0.0.1:`port` while the block runs (0: not at all);
-    yields the base URL ("" when not served)."""
+    """Serve this process's metrics on `settings.metrics_host`:`port` while the block runs (0:
+    not at all); yields the base URL ("" when not served)."""
     from sensorguard.serve_thread import serve_in_thread
 
-    server = serve_in_thread(metrics_app(title, settings), port=port) if port else nullcontext("")
+    server = (
+        serve_in_thread(metrics_app(title, settings), port=port, host=settings.metrics_host)
+        if port
+        else nullcontext("")
+    )
     with server as url:
         if url and announce is not None:
             announce(f"metrics on {url}/metrics (API key with 'observe')")

@@ -287,6 +287,11 @@ class Settings(BaseSettings):
     scorer_metrics_port: int = Field(
         8001, ge=0, description="Port of the stream scorer's /metrics and /healthz (0: none)."
     )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="Bind address of the background processes' /metrics and /healthz (scorer, "
+        "alert engine, store writer, MQTT bridge); 0.0.0.0 where Prometheus runs elsewhere.",
+    )
     engine_metrics_port: int = Field(
         8003, ge=0, description="Port of the alert engine's /metrics and /healthz (0: none)."
     )

@@ -88,7 +88,7 @@ def test_message_reads_like_a_sentence() -> None:
         (raw(pressure=1013.0), "channels.pressure", "channels sensor type environment declares"),
         ({**raw(temperature=20), "colour": "red"}, "colour", "absent"),
         ({"ts": "2026-06-01T11:00:00Z", "channels": {"temperature": 1}}, "sensor_id", "present"),
-        (raw(temperature="warm"), "channels.temperature", "valid number"),
+        (raw(temperature="warm"), "channels.temperature", "a JSON number, not text"),
         ("not an object", "reading", "a JSON object"),
     ],
 )
@@ -112,9 +112,17 @@ def test_ts_is_utc_and_millisecond_precise() -> None:
     assert reading.ts == datetime(2026, 6, 1, 11, 0, 0, 123000, tzinfo=UTC)
 
 
+def _identity(row: object) -> object:
+    """A good row's (sensor, ts); every other row unique. Two good rows of one identity with
+    other values are a conflict the batch refuses (tests/fuzz/test_findings.py), not this."""
+    return row["ts"] if isinstance(row, dict) and row != raw(humidity=-5.0) else object()
+
+
 @given(
     st.lists(
-        st.one_of(in_range_reading(), st.just(raw(humidity=-5.0)), st.just("junk")), max_size=20
+        st.one_of(in_range_reading(), st.just(raw(humidity=-5.0)), st.just("junk")),
+        max_size=20,
+        unique_by=_identity,
     )
 )
 def test_batch_keeps_good_rows_and_explains_each_bad_one(rows: list[object]) -> None:

@@ -14,7 +14,7 @@ from sensorguard.ingest.mqtt import MqttURL
         "mqtt://bridge:s3cr3t-pw@broker:0",
         "mqtt://bridge:s3cr3t-pw@broker:99999",
         "mqtt://bridge:s3cr3t-pw@broker/topic",
-        "mqtts://bridge:s3cr3t-pw@broker",
+        "http://bridge:s3cr3t-pw@broker",  # not an MQTT scheme
         "mqtt://bridge:s3cr3t/pw@broker",  # an unescaped '/' in the password
         "mqtt://bridge:s3cr3t@pw@",  # an unescaped '@' and no host
     ],

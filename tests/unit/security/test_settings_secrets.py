@@ -22,6 +22,12 @@ PASSWORDS = {
 SECRETS = [PEPPER, OLD_PEPPER, *PASSWORDS.values(), "url-pw-04f5"]
 
 
+@pytest.fixture(autouse=True)
+def _no_test_pepper(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about where a pepper comes from: not the one tests/conftest.py sets."""
+    monkeypatch.delenv("SENSORGUARD_API_KEY_PEPPER", raising=False)
+
+
 def test_every_secret_field_is_a_secretstr() -> None:
     for name in SECRET_FIELDS:
         annotation = str(Settings.model_fields[name].annotation)
