@@ -79,9 +79,8 @@ airflow-ui: setup ## Airflow (scheduler + UI) on http://127.0.0.1:8080 with the 
 	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=8080 \
 	SENSORGUARD_DATA_DIR=$(SG_DATA) PATH=$(abspath $(BIN)):$$PATH airflow standalone
 
-bench: setup ## Run the benchmarks (results land in bench/results/, commit them)
-	$(BIN)/python bench/embedded.py
-	$(BIN)/python bench/serving/run.py
+bench: setup services-up ## Every benchmark against its same-run baseline (bench/results/latest.json, bench/README.md)
+	$(BIN)/sensorguard bench
 
 clean: ## Remove embedded data (not the venv, not the jar cache)
 	rm -rf .sensorguard

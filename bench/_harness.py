@@ -1,4 +1,4 @@
-"""Tiny benchmark harness: best-of-N wall time, ratios against a baseline from the same run."""
+"""Tiny benchmark harness: best-of-N wall time, goal rows, ratios against a same-run baseline."""
 
 from __future__ import annotations
 
@@ -9,6 +9,39 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Row:
+    """One measured quantity, its baseline from the same run, and the issue's goal for it.
+
+    `note` says how it was measured; `why` (rows that miss their goal) what held it back and
+    what would close the gap."""
+
+    name: str
+    unit: str
+    ours: float
+    baseline: float | None
+    ratio: float | None  # ours / baseline
+    goal: str | None
+    met: bool | None
+    note: str = ""
+    why: str = ""
+
+
+def row(
+    name: str,
+    unit: str,
+    ours: float,
+    baseline: float | None = None,
+    goal: str | None = None,
+    met: bool | None = None,
+    *,
+    note: str = "",
+    why: str = "",
+) -> Row:
+    ratio = None if not baseline else ours / baseline
+    return Row(name, unit, ours, baseline, ratio, goal, met, note, "" if met is not False else why)
 
 
 @dataclass

@@ -7,37 +7,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from _harness import Row, row
 from stream_rates import HISTORY
 
 if TYPE_CHECKING:
     from http_latency import FixedRate, GcPauses, Latency
     from stream_rates import StreamResult
     from trained_platform import Platform
-
-
-@dataclass(frozen=True)
-class Row:
-    """One measured quantity, its baseline from the same run, and the issue's goal for it."""
-
-    name: str
-    unit: str
-    ours: float
-    baseline: float | None
-    ratio: float | None  # ours / baseline
-    goal: str | None
-    met: bool | None
-
-
-def row(
-    name: str,
-    unit: str,
-    ours: float,
-    baseline: float | None = None,
-    goal: str | None = None,
-    met: bool | None = None,
-) -> Row:
-    ratio = None if baseline is None else ours / baseline
-    return Row(name, unit, ours, baseline, ratio, goal, met)
 
 
 @dataclass(frozen=True)

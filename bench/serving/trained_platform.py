@@ -58,14 +58,14 @@ class Platform:
     def settings(self) -> Settings:
         from sensorguard.settings import Settings
 
-        return Settings(data_dir=self.data_dir, model_specs_dir=SHIPPED_SPECS, env="test")
+        return Settings(data_dir=self.data_dir, model_specs_dir=SHIPPED_SPECS, env="development")
 
     def env(self) -> dict[str, str]:
         """The SENSORGUARD_* variables a `bentoml serve` of this platform needs."""
         return {
             "SENSORGUARD_DATA_DIR": str(self.data_dir),
             "SENSORGUARD_MODEL_SPECS_DIR": str(SHIPPED_SPECS),
-            "SENSORGUARD_ENV": "test",
+            "SENSORGUARD_ENV": "development",
         }
 
     def live_readings(self, sensor_id: str | None = None) -> list[Reading]:
@@ -117,7 +117,7 @@ def build_platform(
     from sensorguard.training.labels import from_simulation
 
     started = time.perf_counter()
-    settings = Settings(data_dir=data_dir, model_specs_dir=SHIPPED_SPECS, env="test")
+    settings = Settings(data_dir=data_dir, model_specs_dir=SHIPPED_SPECS, env="development")
     sim = simulate_fleet(
         SimulationConfig(
             sensors=sensors,
