@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
+from sensorguard.report.data import StepTime
 from sensorguard.schemas import to_utc_ms
 from sensorguard.settings import Settings
 
@@ -20,6 +23,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from sensorguard.demo_live import LiveReport
+    from sensorguard.drift.records import DriftCheck
     from sensorguard.ingest.pipeline import IngestPipeline
     from sensorguard.metadata import MetadataStore
     from sensorguard.simulate import Simulation
@@ -28,6 +32,25 @@ if TYPE_CHECKING:
 
 
 ANCHOR_WEEKDAY = 1  # Tuesday (Monday = 0): the history covers Saturday to Monday night
+# After the live part, the climate sensors get a firmware update that makes them noisier (a
+# new normal, not a fault) and send DRIFT_DAYS more: one day the retraining learns the new
+# regime from, one it is evaluated on (and the drift check's 24-hour window).
+DRIFT_DAYS = 2.0
+DRIFT_TYPES = ("climate",)
+DRIFT_NOISE = {"temperature": 0.6, "humidity": 2.0}  # standard deviations added, °C and %RH
+
+
+class Laps:
+    """Times the demo's steps: each lap runs from the end of the previous one."""
+
+    def __init__(self) -> None:
+        self.steps: list[StepTime] = []
+        self._since = time.perf_counter()
+
+    def __call__(self, step: str, result: str) -> None:
+        now = time.perf_counter()
+        self.steps.append(StepTime(step, result, now - self._since))
+        self._since = now
 
 
 @dataclass(frozen=True)
@@ -64,6 +87,10 @@ class DemoReport:
     champions: list[dict[str, Any]] = field(default_factory=list)
     lost: int = 0  # accepted readings whose (sensor_id, ts) is not in the store
     live: LiveReport | None = None  # the champions scoring live data (after training)
+    drift: list[DriftCheck] = field(default_factory=list)  # checks after the regime change
+    retrained: list[dict[str, Any]] = field(default_factory=list)  # champion rows after it
+    steps: list[StepTime] = field(default_factory=list)
+    report_path: Path | None = None  # the HTML report
 
 
 def run_demo(
@@ -79,7 +106,8 @@ def run_demo(
     train: bool = True,
     console: Console | None = None,
 ) -> DemoReport:
-    """Simulate -> register -> ingest -> stream -> writer -> store -> report -> train + promote.
+    """Simulate -> register -> ingest -> stream -> writer -> store -> train + promote -> serve,
+    stream-score, alert -> inject drift -> drift check -> retrain + promote -> HTML report.
 
     With `services`, the same path runs on Mosquitto -> Kafka -> Cassandra: two thirds of the
     fleet publish over MQTT (the bridge runs in this process), the rest over HTTP.
@@ -95,6 +123,7 @@ def run_demo(
     )
 
     console = console or Console()
+    laps = Laps()
     if fresh and settings.data_dir.exists():
         console.print(f"[dim]removing {settings.data_dir} (--fresh)[/dim]")
         shutil.rmtree(settings.data_dir)
@@ -105,11 +134,13 @@ def run_demo(
             "[/dim]"
         )
 
-    # The history ends at the start of the last UTC Tuesday: recent enough to look live, and
-    # the same seed gives the same fleet (and the same champions) all week. The simulated
+    # The history ends at the start of the last UTC Tuesday that leaves room for the drifted
+    # days before now (ingest refuses readings from the future): recent enough to look live,
+    # and the same seed gives the same fleet (and the same champions) all week. The simulated
     # sound follows the weekday (quieter weekends), so a daily anchor would change the data
     # and the champions from one day to the next.
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    room = datetime.now(UTC) - timedelta(days=DRIFT_DAYS)
+    today = room.replace(hour=0, minute=0, second=0, microsecond=0)
     midnight = today - timedelta(days=(today.weekday() - ANCHOR_WEEKDAY) % 7)
     sim = simulate_fleet(
         SimulationConfig(
@@ -125,6 +156,7 @@ def run_demo(
         f"[bold]1/4 simulated[/bold] {len(sim.readings):,} readings from {len(sim.sensors)} sensors "
         f"over {days:g} days with {len(sim.labels)} labelled faults"
     )
+    laps("simulate", f"{len(sim.readings):,} readings, {len(sim.labels)} labelled faults")
 
     metadata = open_configured_metadata(settings)
     metadata.seed_builtin_types(actor="demo")
@@ -134,6 +166,7 @@ def run_demo(
         f"[bold]2/4 registered[/bold] {len(outcome.added)} new sensors "
         f"({len(outcome.unchanged)} unchanged), and a demo API key (role data_scientist)"
     )
+    laps("register", f"{len(sim.sensors)} sensors, a demo API key")
 
     stream, store = open_configured_stream(settings), open_configured_store(settings)
     if fresh and services is not None:
@@ -161,6 +194,7 @@ def run_demo(
         f"[bold]3/4 ingested[/bold] {doors}: {accepted:,} accepted, "
         f"{rejected:,} rejected (sent to the dead-letter topic with reasons)"
     )
+    laps("ingest", f"{accepted:,} accepted, {rejected:,} dead-lettered {doors}")
 
     stats = run_writer(stream, store, until_idle_s=1.0)
     report = summarize(sim, stream, store, sent, accepted, rejected)
@@ -172,23 +206,162 @@ def run_demo(
     stream.close()
     metadata.close()
     print_report(report, console)
+    laps("store", f"{report.stored:,} rows, {report.lost} lost")
     if train and not report.lost:
         from sensorguard.pipelines import demo_training
 
         # Simulator labels stand in for an operator's labelled windows.
         report.champions = demo_training(settings, console, labels=sim.labels, end=sim.end)
+        laps(
+            "train + promote",
+            ", ".join(f"{r['group']} v{r['champion']}" for r in report.champions if r["champion"]),
+        )
         if any(row.get("champion") for row in report.champions):
-            report.live = _live(settings, backfill, sim, api_key, console)
-            print_next_steps(console)
+            report.live = _live(settings, backfill, sim, api_key, console, laps)
+            _drift_and_retrain(settings, backfill, sim, api_key, console, laps, report)
+            report.report_path = _write_report(settings, console, laps)
+            report.steps = laps.steps
+            print_summary(report.steps, console)
+            print_next_steps(console, report.report_path)
     return report
 
 
-def print_next_steps(console: Console) -> None:
+def drifted_days(sim: Simulation) -> Simulation:
+    """The DRIFT_DAYS after the history, of the DRIFT_TYPES sensors, after their firmware
+    update: the same simulator continued (same seed, so the same sensors), then made noisier
+    by `simulate.noisier`, the simulator's one home of regime changes."""
+    from sensorguard.simulate import noisier, simulate_fleet
+
+    after = simulate_fleet(sim.config.model_copy(update={"start": sim.end, "days": DRIFT_DAYS}))
+    updated = after.subset({s.sensor_id for s in after.sensors if s.sensor_type in DRIFT_TYPES})
+    return noisier(updated, DRIFT_NOISE, seed=sim.config.seed)
+
+
+def _drift_and_retrain(
+    settings: Settings,
+    backfill: Settings,
+    sim: Simulation,
+    api_key: str,
+    console: Console,
+    laps: Laps,
+    report: DemoReport,
+) -> None:
+    """Inject drift, check every group for it, retrain the drifted ones (the gate decides)."""
+    from sensorguard.demo_live import score_stream
+    from sensorguard.ingest.http import create_app
+    from sensorguard.pipelines import check_drift, retrain_drifted
+    from sensorguard.report.data import demo_labels_path
+    from sensorguard.training.labels import from_simulation, write_labels_csv
+    from sensorguard.training.report import champion_rows, print_champions, progress_reporter
+    from sensorguard.wiring import build_pipeline, open_configured_metadata, open_configured_stream
+
+    drifted = drifted_days(sim)
+    metadata, stream = open_configured_metadata(settings), open_configured_stream(settings)
+    try:
+        app = create_app(build_pipeline(backfill, metadata, stream), backfill)
+        _, accepted, _ = _ingest_http(drifted, app, api_key)
+    finally:
+        stream.close()
+        metadata.close()
+    scored, _ = score_stream(settings)
+    console.print(
+        f"[bold]drift 1/3 injected[/bold] a firmware update makes the {', '.join(DRIFT_TYPES)} "
+        f"sensors noisier (+"
+        + ", +".join(f"{sd:g} {c}" for c, sd in DRIFT_NOISE.items())
+        + f" sd) from {sim.end:%m-%d %H:%M}: {accepted:,} readings over {DRIFT_DAYS:g} days "
+        f"over HTTP, stored and stream-scored by the old champions ({scored.flagged:,} of "
+        f"{scored.scored:,} flagged)"
+    )
+    laps("inject drift", f"{accepted:,} noisier readings of {len(drifted.sensors)} sensors")
+
+    end = drifted.end
+    with progress_reporter(console) as progress:
+        report.drift = check_drift(settings, end=end, progress=progress)
+    print_drift(report.drift, console)
+    found = [c.group for c in report.drift if c.drifted]
+    console.print(
+        f"[bold]drift 2/3 checked[/bold] every group's last 24 h against its champion's "
+        f"training rows: {', '.join(found) or 'none'} drifted"
+    )
+    laps("drift check", f"drifted: {', '.join(found) or 'none'}")
+
+    # The retraining reads the labels file, as a scheduled one would: the simulator's
+    # windows of both periods stand in for an operator's.
+    labels = write_labels_csv(
+        from_simulation([*sim.labels, *drifted.labels]), demo_labels_path(settings)
+    )
+    labelled = settings.model_copy(update={"labels_path": labels})
+    with progress_reporter(console) as progress:
+        outcomes = retrain_drifted(labelled, report.drift, end=end, progress=progress)
+    report.retrained = champion_rows(outcomes)
+    if report.retrained:
+        print_champions(report.retrained, console)
+    verdicts = [
+        f"{o['decision']['group']} "
+        + (
+            f"v{o['decision']['previous_version']} -> v{o['decision']['champion_version']}"
+            if o["decision"]["promoted"]
+            else f"kept v{o['decision']['champion_version']}"
+        )
+        for o in outcomes
+    ]
+    console.print(
+        f"[bold]drift 3/3 retrained[/bold] the drifted groups with trigger_reason 'drift: ...'; "
+        f"the quality gate decided: {'; '.join(verdicts) or 'nothing to retrain'}"
+    )
+    laps("retrain + promote", "; ".join(verdicts) or "nothing drifted")
+
+
+def print_drift(checks: list[DriftCheck], console: Console) -> None:
+    """The checks in 80 columns (`sensorguard drift check` prints the wide table)."""
+    table = Table(title="Drift checks (last 24 h vs the champion's training rows)")
+    for col in ("group", "champion", "drifted features", "score shift", "drifted"):
+        table.add_column(col, justify="right" if col in ("score shift",) else "left")
+    for c in checks:
+        share = (
+            "-" if c.drifted_share is None else f"{len(c.drifted_features)} ({c.drifted_share:.0%})"
+        )
+        verdict = "[red]yes[/red]" if c.drifted else ("skipped" if c.status == "skipped" else "no")
+        shift = "-" if c.score_shift is None else f"{c.score_shift:.2f}"
+        table.add_row(c.group, f"v{c.champion_version or '-'}", share, shift, verdict)
+    console.print(table)
+    for c in checks:
+        console.print(f"[dim]{c.group}: {'; '.join(c.reasons) or 'within the policy'}[/dim]")
+        if c.report_path:
+            console.print(f"[dim]  Evidently report: {c.report_path}[/dim]")
+
+
+def _write_report(settings: Settings, console: Console, laps: Laps) -> Path:
+    from sensorguard.report import build_report, write_steps
+
+    # The report's summary holds every step but its own: it is timed after being written.
+    write_steps(settings, laps.steps)
+    path = build_report(settings)
+    laps("report", str(path))
+    write_steps(settings, laps.steps)
+    console.print(f"[bold]report[/bold] {path}")
+    return path
+
+
+def print_summary(steps: list[StepTime], console: Console) -> None:
+    table = Table(title="Demo summary")
+    table.add_column("step", no_wrap=True)
+    table.add_column("result")
+    table.add_column("s", justify="right")
+    for s in steps:
+        table.add_row(s.step, s.result, f"{s.seconds:.0f}")
+    table.add_row("total", "", f"{sum(s.seconds for s in steps):.0f}")
+    console.print(table)
+
+
+def print_next_steps(console: Console, report: Path | None = None) -> None:
     """Where to look at what the demo made (every command reads the same data folder)."""
     table = Table(title="Look next", show_header=False, box=None, title_justify="left")
     table.add_column(no_wrap=True)
     table.add_column(no_wrap=True)
     table.add_column()
+    if report is not None:
+        table.add_row("sensorguard report", report.as_uri(), "this run")
     for row in (
         ("make mlflow-ui", "http://127.0.0.1:5000", "runs, registry, @champion"),
         ("make airflow-ui", "http://127.0.0.1:8080", "the DAGs"),
@@ -213,7 +386,12 @@ def demo_key(metadata: MetadataStore) -> str:
 
 
 def _live(
-    settings: Settings, backfill: Settings, sim: Simulation, api_key: str, console: Console
+    settings: Settings,
+    backfill: Settings,
+    sim: Simulation,
+    api_key: str,
+    console: Console,
+    laps: Laps,
 ) -> LiveReport:
     from sensorguard.demo_live import run_live
     from sensorguard.ingest.http import create_app
@@ -224,7 +402,7 @@ def _live(
     try:
         app = create_app(build_pipeline(backfill, metadata, stream), backfill)
         with serve_in_thread(app) as url:
-            return run_live(settings, sim, api_key, url, console)
+            return run_live(settings, sim, api_key, url, console, laps)
     finally:
         stream.close()
         metadata.close()

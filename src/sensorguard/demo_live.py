@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -23,7 +24,15 @@ from sensorguard.schemas import Score, Sensor
 from sensorguard.settings import Settings
 
 if TYPE_CHECKING:
+    from sensorguard.serving.stream import ScorerStats
     from sensorguard.simulate import Simulation
+
+Lap = Callable[[str, str], None]  # (step, result): the demo's step timer
+
+
+def _no_lap(step: str, result: str) -> None:
+    return None
+
 
 LATE_SENSOR = "th-late-1"
 RULES_DIR = Path(__file__).resolve().parents[2] / "infra" / "alerts"
@@ -63,21 +72,40 @@ def late_sensor(sim: Simulation) -> tuple[Sensor, list[dict[str, Any]]]:
     return Sensor(sensor_id=LATE_SENSOR, sensor_type="climate", site=site, location="new"), rows
 
 
+def score_stream(settings: Settings) -> tuple[ScorerStats, float]:
+    """Store what the stream holds, then stream-score it with each group's @champion (from
+    the scorer's committed offset on: what it has not scored yet); the scorer's seconds."""
+    from sensorguard.ingest.writer import run_writer
+    from sensorguard.serving.scorer import build_live_scorer
+    from sensorguard.serving.stream import run_stream_scorer
+    from sensorguard.wiring import open_configured_store, open_configured_stream
+
+    stream, store = open_configured_stream(settings), open_configured_store(settings)
+    try:
+        run_writer(stream, store, until_idle_s=1.0)
+        scorer = build_live_scorer(settings, store, stateful=True, surface="stream")
+        scorer.models.refresh()
+        started = time.perf_counter()
+        stats = run_stream_scorer(stream, store, scorer, until_idle_s=1.0)
+        return stats, time.perf_counter() - started
+    finally:
+        store.close()
+        stream.close()
+
+
 def run_live(
-    settings: Settings, sim: Simulation, api_key: str, ingest_url: str, console: Console
+    settings: Settings,
+    sim: Simulation,
+    api_key: str,
+    ingest_url: str,
+    console: Console,
+    lap: Lap = _no_lap,
 ) -> LiveReport:
     """Install a sensor, stream-score everything, serve the champions, print what they say."""
     import httpx
 
-    from sensorguard.ingest.writer import run_writer
-    from sensorguard.serving.scorer import build_live_scorer
     from sensorguard.serving.shadow import episode_onsets
-    from sensorguard.serving.stream import run_stream_scorer
-    from sensorguard.wiring import (
-        open_configured_metadata,
-        open_configured_store,
-        open_configured_stream,
-    )
+    from sensorguard.wiring import open_configured_metadata, open_configured_store
 
     report = LiveReport()
     sensor, rows = late_sensor(sim)
@@ -92,22 +120,17 @@ def run_live(
         f"[bold]live 1/3 installed[/bold] {LATE_SENSOR} after training: "
         f"{answer.json()['accepted']} readings over HTTP"
     )
+    lap("install sensor", f"{LATE_SENSOR}: {answer.json()['accepted']} readings")
 
-    stream, store = open_configured_stream(settings), open_configured_store(settings)
+    stats, report.seconds = score_stream(settings)
+    report.scored, report.flagged = stats.scored, stats.flagged
+    held_out = sim.end - timedelta(days=1)
+    ids = [s.sensor_id for s in sim.sensors]
+    store = open_configured_store(settings)
     try:
-        run_writer(stream, store, until_idle_s=1.0)
-        scorer = build_live_scorer(settings, store, stateful=True, surface="stream")
-        scorer.models.refresh()
-        started = time.perf_counter()
-        stats = run_stream_scorer(stream, store, scorer, until_idle_s=1.0)
-        report.seconds = time.perf_counter() - started
-        report.scored, report.flagged = stats.scored, stats.flagged
-        held_out = sim.end - timedelta(days=1)
-        ids = [s.sensor_id for s in sim.sensors]
         recent = store.read_scores([*ids, LATE_SENSOR], held_out, sim.end + timedelta(hours=1))
     finally:
         store.close()
-        stream.close()
     report.kinds = Counter(s.kind for s in recent if s.flag)
     report.late_scored = sum(s.sensor_id == LATE_SENSOR for s in recent)
     report.episodes = episode_onsets(recent)
@@ -118,9 +141,12 @@ def run_live(
         "from its first reading on"
     )
     print_episodes(report.episodes, sim, console)
+    lap("stream-score", f"{report.scored:,} readings, {report.flagged:,} flagged")
     report.alerts, report.webhook_posts = _raise_alerts(settings, sim, console)
+    lap("alert", f"{len(report.alerts)} alerts, {report.webhook_posts} webhook posts")
 
     report.answers = _serve_and_ask(settings, sim, api_key, rows, console)
+    lap("serve", f"bentoml serve: {len(report.answers)} POST /score answers")
     return report
 
 

@@ -14,7 +14,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
 import pytest
 from dag_helpers import DAGS, FAST_SPECS, run_tool
 
@@ -23,7 +22,7 @@ from sensorguard.champion import champion_version
 from sensorguard.pipelines.seed import seed_simulation
 from sensorguard.pipelines.training import run_training
 from sensorguard.settings import Settings, sqlite_path
-from sensorguard.simulate import Simulation, SimulationConfig, simulate_fleet
+from sensorguard.simulate import Simulation, SimulationConfig, noisier, simulate_fleet
 from sensorguard.training.labels import from_simulation, write_labels_csv
 from sensorguard.training.tracking import mlflow_client
 
@@ -35,14 +34,6 @@ def _days(sim: Simulation, first: int, last: int) -> Simulation:
     ts = sim.readings["ts"]
     keep = (ts >= START + timedelta(days=first)) & (ts < START + timedelta(days=last))
     return replace(sim, readings=sim.readings[keep])
-
-
-def _noisier(sim: Simulation) -> Simulation:
-    rng = np.random.default_rng(1)
-    readings = sim.readings.copy()
-    readings["temperature"] = (readings["temperature"] + rng.normal(0, 0.6, len(readings))).round(2)
-    readings["humidity"] = (readings["humidity"] + rng.normal(0, 2.0, len(readings))).clip(0, 100)
-    return replace(sim, readings=readings.round({"humidity": 1}))
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +107,10 @@ def test_no_drift_triggers_nothing_and_drift_triggers_one_training(
     assert by_feedback["conf"]["trigger_reason"] == "feedback: 5 false alarms on climate"
     assert _triggered(judged, "drift: ") == []
 
-    seed_simulation(platform["settings"], _noisier(_days(platform["sim"], 3, 4)))
+    seed_simulation(
+        platform["settings"],
+        noisier(_days(platform["sim"], 3, 4), {"temperature": 0.6, "humidity": 2.0}, seed=1),
+    )
     end = (START + timedelta(days=4)).isoformat()
     drifted = run_tool(platform["env"], "run", DAG_FILE, json.dumps({"end": end}))
     assert drifted["state"] == "success", drifted["log"]

@@ -18,6 +18,7 @@ _GROUPS: tuple[tuple[str, str, str | None], ...] = (
     ("store", "app", "store"),
     ("stream", "app", "stream"),
     ("demo", "demo", None),
+    ("report", "report", None),
     ("backtest", "backtest", None),
     ("train", "train", None),
     ("models", "app", "models"),
@@ -27,6 +28,7 @@ _GROUPS: tuple[tuple[str, str, str | None], ...] = (
     ("score", "app", "score"),
     ("score", "serve", None),
     ("alerts", "app", "alerts"),
+    ("bench", "bench", None),
 )
 
 

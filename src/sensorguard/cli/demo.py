@@ -42,11 +42,14 @@ def demo(
         bool,
         typer.Option(
             help="After storing, train each sensor group's candidates, register them in MLflow, "
-            "promote the best to @champion and print its evaluation table."
+            "promote the best to @champion, stream-score, alert and serve; then make the climate "
+            "sensors noisier for two more days, check drift, retrain what drifted (the gate "
+            "decides promotion) and write the HTML report (<data_dir>/reports/demo.html)."
         ),
     ] = True,
 ) -> None:
-    """Simulate a fleet, ingest it, store it, report what arrived, then train and promote.
+    """Simulate a fleet, ingest it, store it, train and promote, score, alert, inject drift,
+    check it, retrain and promote again; ends with a summary of the steps and an HTML report.
 
     Runs on the embedded backends by default (no servers); --services runs the same path on
     Mosquitto, Kafka and Cassandra (or point SENSORGUARD_STORE_URL and SENSORGUARD_STREAM_URL at

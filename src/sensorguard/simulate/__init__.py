@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         iter_wire_messages,
         publish_http,
     )
+    from sensorguard.simulate.regime import noisier
 
 _WHERE: dict[str, str] = {
     "FaultKind": "config",
@@ -36,6 +37,7 @@ _WHERE: dict[str, str] = {
     "RetryPolicy": "publish",
     "iter_wire_messages": "publish",
     "publish_http": "publish",
+    "noisier": "regime",
 }
 
 __all__ = [
@@ -49,6 +51,7 @@ __all__ = [
     "build_fleet",
     "iter_wire_messages",
     "load_simulation",
+    "noisier",
     "publish_http",
     "simulate_fleet",
     "write_simulation",

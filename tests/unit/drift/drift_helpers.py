@@ -39,12 +39,9 @@ def days(sim: Simulation, first: int, last: int) -> Simulation:
 
 def noisier(sim: Simulation, *, seed: int = 1) -> Simulation:
     """A new regime: the same readings with 0.6 °C and 2 %RH of extra noise on every sensor."""
-    rng = np.random.default_rng(seed)
-    readings = sim.readings.copy()
-    readings["temperature"] = (readings["temperature"] + rng.normal(0, 0.6, len(readings))).round(2)
-    humidity = readings["humidity"] + rng.normal(0, 2.0, len(readings))
-    readings["humidity"] = humidity.clip(0, 100).round(1)
-    return replace(sim, readings=readings)
+    from sensorguard.simulate import noisier as new_regime
+
+    return new_regime(sim, {"temperature": 0.6, "humidity": 2.0}, seed=seed)
 
 
 def with_defrost(
