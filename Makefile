@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 SG_DATA := $(abspath $(or $(SENSORGUARD_DATA_DIR),.sensorguard))
 
 .PHONY: help setup demo demo-services test test-unit lint typecheck services-fetch services-up \
-        services-down services-status mlflow-ui airflow-ui serve score-stream operators bench clean
+        test-faults services-down services-status mlflow-ui airflow-ui serve score-stream operators bench clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -40,6 +40,10 @@ test: setup lint ## Lint, start the real servers once, run every test, stop the 
 	$(SERVICES) fetch
 	$(SERVICES) up
 	rc=0; $(BIN)/pytest $(PYTEST_ARGS) || rc=$$?; $(SERVICES) down; exit $$rc
+
+test-faults: setup ## Only the fault tests (kill -9 / restart Kafka, Cassandra, Mosquitto, writer, scorer on private servers); make test runs them too
+	$(SERVICES) fetch
+	$(BIN)/pytest -m faults -rP $(PYTEST_ARGS)
 
 test-unit: setup ## Only the tests that need no server
 	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)

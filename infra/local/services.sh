@@ -20,6 +20,14 @@ KAFKA_VERSION=${SENSORGUARD_KAFKA_VERSION:-}          # empty = the version in k
 CASSANDRA_VERSION=${SENSORGUARD_CASSANDRA_VERSION:-}  # empty = the version in cassandra/pom.xml
 KAFKA_HEAP=${SENSORGUARD_KAFKA_HEAP:-"-Xms512m -Xmx1g"}
 CASSANDRA_HEAP=${SENSORGUARD_CASSANDRA_HEAP:-1G}
+# Ports, so a second instance (its own SENSORGUARD_SERVICES_DIR) can run beside the shared one;
+# e.g. the fault tests (tests/faults) kill and restart private servers on other ports.
+declare -A DEFAULT_PORTS=([kafka]="9092 9093" [cassandra]="9042 7000" [mosquitto]=1883)
+KAFKA_PORT=${SENSORGUARD_KAFKA_PORT:-9092}
+KAFKA_CONTROLLER_PORT=${SENSORGUARD_KAFKA_CONTROLLER_PORT:-9093}
+CASSANDRA_PORT=${SENSORGUARD_CASSANDRA_PORT:-9042}
+CASSANDRA_STORAGE_PORT=${SENSORGUARD_CASSANDRA_STORAGE_PORT:-7000}
+MOSQUITTO_PORT=${SENSORGUARD_MOSQUITTO_PORT:-1883}
 PROMETHEUS_CONFIG=$REPO/infra/prometheus/prometheus.yml
 ALERTMANAGER_CONFIG=$REPO/infra/alertmanager/alertmanager.yml
 
@@ -40,9 +48,9 @@ svc_log() { echo "$RUN/$1/logs/$1.log"; }
 svc_pidfile() { echo "$RUN/$1/$1.pid"; }
 svc_ports() {  # every TCP port the server binds; the first one is the client port
   case $1 in
-    kafka) echo "9092 9093" ;;
-    cassandra) echo "9042 7000" ;;
-    mosquitto) echo "1883" ;;
+    kafka) echo "$KAFKA_PORT $KAFKA_CONTROLLER_PORT" ;;
+    cassandra) echo "$CASSANDRA_PORT $CASSANDRA_STORAGE_PORT" ;;
+    mosquitto) echo "$MOSQUITTO_PORT" ;;
     prometheus) echo "9090" ;;
     # Not Alertmanager's usual 9093: Kafka's CONTROLLER listener holds that one. No cluster port
     # (--cluster.listen-address= is empty: one instance, no gossip).
@@ -266,6 +274,46 @@ is_ours() {
   esac
   return 1
 }
+# The ports a process of ours was started for: kafka/cassandra carry them in the argument
+# -Dsensorguard.ports=P1,P2 (set by this script; a JVM started before it existed used the
+# defaults), mosquitto in its config's `listener` line; prometheus/alertmanager have fixed ports.
+proc_ports() {
+  local pid=$1 name=$2 a f i
+  local -a args
+  mapfile -d '' -t args <"/proc/$pid/cmdline" 2>/dev/null || return 0
+  case $name in
+    kafka | cassandra)
+      for a in "${args[@]}"; do
+        if [[ $a == -Dsensorguard.ports=* ]]; then
+          echo "${a#-Dsensorguard.ports=}" | tr ',' ' '
+          return 0
+        fi
+      done
+      echo "${DEFAULT_PORTS[$name]}"
+      ;;
+    mosquitto)
+      for ((i = 1; i < ${#args[@]}; i++)); do [[ ${args[i - 1]} == -c ]] && f=${args[i]}; done
+      if [[ -n ${f:-} && -r $f ]]; then
+        awk '$1 == "listener" { print $2 }' "$f" | paste -sd' '
+      else
+        echo "${DEFAULT_PORTS[$name]}"
+      fi
+      ;;
+    *) svc_ports "$name" ;;
+  esac
+}
+# Ours AND this instance's: started from this run dir, or for one of this instance's ports (a
+# leftover of another run dir that would hold them). A second instance on other ports is
+# someone else's: never stopped or adopted from here, and it never stops the default one.
+is_mine() {
+  local pid=$1 name=$2 p q
+  is_ours "$pid" "$name" || return 1
+  [[ "$(cmdline "$pid")" == *"$RUN/$name/"* ]] && return 0
+  for p in $(proc_ports "$pid" "$name"); do
+    for q in $(svc_ports "$name"); do [[ $p == "$q" ]] && return 0; done
+  done
+  return 1
+}
 port_pids() {  # pids listening on 127.0.0.1/any TCP port $1 (ss shows them to root)
   ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u
 }
@@ -273,7 +321,8 @@ port_open() {  # something accepts TCP connections on 127.0.0.1:$1
   timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
 }
 # Every live process of ours for this service: the pid file, holders of its ports, and any
-# other process with our marker (e.g. a JVM still starting up whose pid file was deleted).
+# other process with our marker for this instance (is_mine; e.g. a JVM still starting up whose
+# pid file was deleted).
 our_pids() {
   local name=$1 pid port p
   {
@@ -285,7 +334,7 @@ our_pids() {
     for p in /proc/[0-9]*; do
       p=${p#/proc/}
       [[ $p == "$$" ]] && continue
-      if is_ours "$p" "$name" 2>/dev/null && alive "$p"; then echo "$p"; fi
+      if is_mine "$p" "$name" 2>/dev/null && alive "$p"; then echo "$p"; fi
     done
     true
   } | sort -un
@@ -352,9 +401,9 @@ probe() {
   logf=$(svc_log "$name")
   case $name in
     # The log is rotated on each start, so these lines belong to the current process.
-    kafka) grep -q 'Kafka Server started' "$logf" 2>/dev/null && port_open 9092 ;;
-    cassandra) grep -q 'Starting listening for CQL clients' "$logf" 2>/dev/null && port_open 9042 ;;
-    mosquitto) port_open 1883 ;;
+    kafka) grep -q 'Kafka Server started' "$logf" 2>/dev/null && port_open "$KAFKA_PORT" ;;
+    cassandra) grep -q 'Starting listening for CQL clients' "$logf" 2>/dev/null && port_open "$CASSANDRA_PORT" ;;
+    mosquitto) port_open "$MOSQUITTO_PORT" ;;
     prometheus) curl -fsS -m 2 -o /dev/null http://127.0.0.1:9090/-/ready 2>/dev/null ;;
     alertmanager) curl -fsS -m 2 -o /dev/null http://127.0.0.1:9094/-/ready 2>/dev/null ;;
   esac
@@ -369,6 +418,21 @@ render() {  # render TEMPLATE DEST KEY=VALUE...   (@KEY@ -> VALUE)
   content=$(<"$src")
   for kv in "$@"; do content=${content//@${kv%%=*}@/${kv#*=}}; done
   printf '%s\n' "$content" >"$dst"
+}
+# The templates name the default ports; another instance's are put in their place. Each
+# replaced text must be there, so a template edit cannot silently leave a default port behind.
+# With the default ports the rendered file is the template's, untouched.
+set_ports() {  # set_ports FILE 'OLD=>NEW'...
+  local f=$1 kv old new content
+  shift
+  content=$(<"$f")
+  for kv in "$@"; do
+    old=${kv%%=>*} new=${kv#*=>}
+    [[ $old == "$new" ]] && continue
+    [[ $content == *"$old"* ]] || die "$f: expected '$old' to put another port in its place"
+    content=${content//"$old"/"$new"}
+  done
+  printf '%s\n' "$content" >"$f"
 }
 rotate_log() {
   local logf
@@ -402,6 +466,8 @@ start_kafka() {
   lib=$CACHE/kafka/lib
   mkdir -p "$d/data" "$d/logs" "$d/conf"
   render "$HERE/kafka/server.properties" "$d/conf/server.properties" "KAFKA_DIR=$d"
+  set_ports "$d/conf/server.properties" "127.0.0.1:9092=>127.0.0.1:$KAFKA_PORT" \
+    "127.0.0.1:9093=>127.0.0.1:$KAFKA_CONTROLLER_PORT"
   meta=$d/data/meta.properties
   # Leftover data: keep it if it is a formatted single-node dir (adopt its cluster id), wipe it
   # if it belongs to another node id or is unreadable. Never format over a formatted dir.
@@ -430,7 +496,7 @@ start_kafka() {
   launch kafka "$JAVA" $KAFKA_HEAP -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
     -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent \
     -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
-    -Dsensorguard.service=kafka \
+    -Dsensorguard.service=kafka "-Dsensorguard.ports=$KAFKA_PORT,$KAFKA_CONTROLLER_PORT" \
     "-Dlog4j2.configurationFile=$HERE/kafka/log4j2.properties" "-Dkafka.logs.dir=$d/logs" \
     -cp "$lib/*" kafka.Kafka "$d/conf/server.properties"
 }
@@ -441,13 +507,17 @@ start_cassandra() {
   lib=$CACHE/cassandra/lib
   mkdir -p "$d"/{data,commitlog,saved_caches,hints,cdc_raw,logs,conf,tmp}
   render "$HERE/cassandra/cassandra.yaml" "$d/conf/cassandra.yaml" "CASSANDRA_DIR=$d"
+  # The seed is this node itself: left at 7000, a second node would gossip with the default one.
+  set_ports "$d/conf/cassandra.yaml" "native_transport_port: 9042=>native_transport_port: $CASSANDRA_PORT" \
+    "storage_port: 7000=>storage_port: $CASSANDRA_STORAGE_PORT" \
+    "127.0.0.1:7000=>127.0.0.1:$CASSANDRA_STORAGE_PORT"
   jamm=$(find "$lib" -maxdepth 1 -name 'jamm-*.jar' | head -n 1)
   [[ -n $jamm ]] || die "cassandra: no jamm jar in $lib (run fetch)"
   # JNA unpacks its native lib into jna.tmpdir and must be able to exec it: use our run dir
   # (on the same filesystem as the repo) rather than a possibly noexec /tmp.
   launch cassandra "$JAVA" "@$HERE/cassandra/jvm17-server.options" \
     "-Xms$CASSANDRA_HEAP" "-Xmx$CASSANDRA_HEAP" "-javaagent:$jamm" \
-    -Dsensorguard.service=cassandra \
+    -Dsensorguard.service=cassandra "-Dsensorguard.ports=$CASSANDRA_PORT,$CASSANDRA_STORAGE_PORT" \
     "-Dcassandra.config=file://$d/conf/cassandra.yaml" "-Dcassandra.storagedir=$d" \
     "-Dcassandra.logdir=$d/logs" "-Dlogback.configurationFile=$HERE/cassandra/logback.xml" \
     "-Djna.tmpdir=$d/tmp" "-Djava.io.tmpdir=$d/tmp" \
@@ -497,6 +567,7 @@ start_mosquitto() {
   mosquitto_users "$d"
   render "$HERE/mosquitto/mosquitto.conf" "$d/mosquitto.conf" "MOSQUITTO_DIR=$d" \
     "USER_LINE=$user_line" "ACL_FILE=$HERE/mosquitto/acl"
+  set_ports "$d/mosquitto.conf" "listener 1883 127.0.0.1=>listener $MOSQUITTO_PORT 127.0.0.1"
   launch mosquitto "$bin" -c "$d/mosquitto.conf"
 }
 

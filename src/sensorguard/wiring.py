@@ -30,7 +30,10 @@ def open_configured_stream(settings: Settings) -> Stream:
     from sensorguard.stream import open_stream
 
     log.info("stream: %s", redact_url(settings.stream_url))
-    return open_stream(settings.stream_url, partitions=settings.stream_partitions)
+    # These settings' Kafka options, not get_settings()': a caller's Settings must hold all the way.
+    return open_stream(
+        settings.stream_url, partitions=settings.stream_partitions, settings=settings
+    )
 
 
 def open_configured_metadata(settings: Settings) -> MetadataStore:

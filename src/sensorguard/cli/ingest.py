@@ -159,7 +159,7 @@ def run_writer_cmd(
         "store-writer",
         lag_group=group,
         lag_topics=[SENSOR_DATA],
-        error_fields=("retries", "dead_lettered"),
+        error_fields=("retries", "dead_lettered", "commit_failures"),
         dead_letters=True,
     )
     try:

@@ -129,7 +129,12 @@ def create_app(
     async def _unavailable(_: Request, exc: BackendUnavailable) -> JSONResponse:
         log.warning("stream unavailable, batch refused: %s", exc)
         return JSONResponse(
-            {"detail": "stream unavailable; nothing from this batch was accepted, retry later"},
+            # "Not acknowledged", not "not accepted": the producer may still deliver part of
+            # the batch after the deadline (tests/faults); a resend is safe, the store upserts.
+            {
+                "detail": "stream unavailable; this batch was not acknowledged, send it again "
+                "later (a resend is safe: readings are stored once per sensor_id and ts)"
+            },
             status_code=503,
             headers={"Retry-After": "5"},
         )

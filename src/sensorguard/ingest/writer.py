@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from sensorguard import metrics
+from sensorguard.errors import BackendUnavailable
 from sensorguard.ingest.pipeline import retry_until_stopped
 from sensorguard.schemas import Reading, Rejection
 from sensorguard.store import TimeSeriesStore
@@ -39,6 +40,7 @@ class WriterStats:
     written: int = 0
     dead_lettered: int = 0
     retries: int = 0
+    commit_failures: int = 0
 
 
 def run_writer(
@@ -78,7 +80,14 @@ def run_writer(
             decoded = _decode(stream, records, stats, stop, max_backoff_s)
             if decoded is None or not _store(stream, store, decoded, stats, stop, max_backoff_s):
                 break  # stopped while a backend was down: leave the offsets uncommitted
-            consumer.commit(records)
+            try:
+                consumer.commit(records)
+            except BackendUnavailable as err:
+                # Written already: a rebalance (or a broker gone mid-commit) makes whoever owns
+                # the partitions next write the batch again, which the upsert absorbs. Crashing
+                # here instead would only replay it once more after a restart.
+                stats.commit_failures += 1
+                log.warning("offset commit refused, going on (the batch replays): %s", err)
             if publisher is not None:
                 publisher.observe_latency(time.perf_counter() - started)
             if on_batch:

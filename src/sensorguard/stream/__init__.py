@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sensorguard.errors import UnsupportedURL
 from sensorguard.stream.base import (
     ALL_TOPICS,
@@ -15,6 +17,9 @@ from sensorguard.stream.base import (
     StreamConsumer,
     poll_batches,
 )
+
+if TYPE_CHECKING:
+    from sensorguard.settings import Settings
 
 __all__ = [
     "ALL_TOPICS",
@@ -31,8 +36,17 @@ __all__ = [
 ]
 
 
-def open_stream(url: str, *, partitions: int = 6, ensure_topics: bool = True) -> Stream:
-    """Open the stream a URL names; backends import their clients only when chosen."""
+def open_stream(
+    url: str,
+    *,
+    partitions: int = 6,
+    ensure_topics: bool = True,
+    settings: Settings | None = None,
+) -> Stream:
+    """Open the stream a URL names; backends import their clients only when chosen.
+
+    `settings` carries Kafka's client options (timeouts, linger, compression, TLS/SASL);
+    without it the process's settings (`get_settings()`) apply."""
     stream: Stream
     if url.startswith("sqlite:///"):
         from sensorguard.stream.local import LocalLog
@@ -41,7 +55,7 @@ def open_stream(url: str, *, partitions: int = 6, ensure_topics: bool = True) ->
     elif url.startswith("kafka://"):
         from sensorguard.stream.kafka import KafkaStream
 
-        stream = KafkaStream.from_url(url, partitions=partitions)
+        stream = KafkaStream.from_url(url, partitions=partitions, settings=settings)
     else:
         raise UnsupportedURL("SENSORGUARD_STREAM_URL", url, ("sqlite", "kafka"))
     if ensure_topics:

@@ -262,8 +262,11 @@ class KafkaStream:
                 producer.send(name, key=None if key is None else key.encode(), value=value)
                 for key, value in messages
             ]
-            # flush() sends what linger is still holding: this call waits for its acks anyway.
-            producer.flush(timeout=max(0.0, deadline - time.monotonic()))
+            # No flush(): kafka-python's flush(timeout) waits up to `timeout` for each of the
+            # producer's incomplete batches in turn (other publishes' too) and goes on past
+            # failed ones, so with the broker down a publish hung for the whole outage instead
+            # of failing after publish_timeout_s (tests/faults). Linger holds a batch only
+            # kafka_linger_ms; each future is waited on until the one deadline.
             for future in futures:
                 future.get(timeout=max(0.0, deadline - time.monotonic()))
         except (KafkaTimeoutError, TimeoutError) as err:
@@ -377,7 +380,13 @@ class KafkaStreamConsumer:
                     f"Kafka at {self._stream.where}: no stable assignment in consumer group "
                     f"{self.group} after {_JOIN_TIMEOUT_S:g}s"
                 )
-            self._pending.extend(self._fetch(100, 500))
+            asked = time.monotonic()
+            fetched = self._fetch(100, 500)
+            self._pending.extend(fetched)
+            if not fetched and time.monotonic() - asked < 0.05:
+                # While the group rebalances kafka-python's poll returns at once: without a
+                # pause this loop spun a core (171k polls in 30 s, seen profiling the scorer).
+                time.sleep(0.05)
 
     def _fetch(self, timeout_ms: int, max_records: int) -> list[Record]:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from sensorguard.errors import BackendUnavailable
 from sensorguard.ingest.writer import run_writer
@@ -64,3 +65,45 @@ def test_an_outage_is_still_retried_not_dead_lettered(tmp_path: Path) -> None:
     store = Picky(open_store(f"sqlite:///{tmp_path / 'store.db'}"), outages=2)
     stats = run_writer(stream, store, until_idle_s=0.3, max_backoff_s=0.5)  # type: ignore[arg-type]
     assert (stats.written, stats.dead_lettered, stats.retries) == (2, 0, 2)
+
+
+class CommitRefusedOnce:
+    """The embedded log, except that its consumers' first commit fails (a rebalance)."""
+
+    def __init__(self, inner: Stream) -> None:
+        self.inner = inner
+        self.refused = 0
+
+    def consumer(self, topics: Sequence[str], group: str) -> Any:
+        inner, owner = self.inner.consumer(topics, group), self
+
+        class Consumer:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(inner, name)
+
+            def commit(self, records: Sequence[Any]) -> None:
+                if not owner.refused:
+                    owner.refused += 1
+                    raise BackendUnavailable("commit refused: the group is rebalancing")
+                inner.commit(records)
+
+        return Consumer()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_refused_commit_does_not_stop_the_writer(tmp_path: Path) -> None:
+    """Written, then the commit refused: the writer goes on (the batch replays, upserted)."""
+    stream = open_stream(f"sqlite:///{tmp_path / 'stream.db'}", partitions=1)
+    publish(stream, ["th-1", "th-2"])
+    flaky = CommitRefusedOnce(stream)
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    stats = run_writer(flaky, store, batch_size=1, until_idle_s=0.3)  # type: ignore[arg-type]
+    assert (stats.written, stats.commit_failures) == (2, 1)
+    # The refused batch's offset was not committed: a new writer meets it again, and the
+    # store still holds one row per reading.
+    again = run_writer(stream, store, until_idle_s=0.3)
+    assert again.polled <= 1
+    start = utc_now() - timedelta(hours=2)
+    assert len(store.read_readings(["th-1", "th-2"], start, utc_now())) == 2
