@@ -360,8 +360,6 @@ def print_next_steps(console: Console, report: Path | None = None) -> None:
     table.add_column(no_wrap=True)
     table.add_column(no_wrap=True)
     table.add_column()
-    if report is not None:
-        table.add_row("sensorguard report", report.as_uri(), "this run")
     for row in (
         ("make mlflow-ui", "http://127.0.0.1:5000", "runs, registry, @champion"),
         ("make airflow-ui", "http://127.0.0.1:8080", "the DAGs"),
@@ -369,6 +367,10 @@ def print_next_steps(console: Console, report: Path | None = None) -> None:
         ("make serve", "http://127.0.0.1:3000", "POST /score"),
     ):
         table.add_row(*row)
+    if report is not None:
+        # On a line of its own: a long path would squeeze the table's columns to nothing.
+        console.print("[bold]The report of this run[/bold] (`sensorguard report` rebuilds it):")
+        console.print(report.as_uri(), soft_wrap=True)
     console.print(table)
     console.print(
         "The last two need a key (`sensorguard users key-create demo`); "
