@@ -21,7 +21,7 @@ CASSANDRA_VERSION=${SENSORGUARD_CASSANDRA_VERSION:-}  # empty = the version in c
 KAFKA_HEAP=${SENSORGUARD_KAFKA_HEAP:-"-Xms512m -Xmx1g"}
 CASSANDRA_HEAP=${SENSORGUARD_CASSANDRA_HEAP:-1G}
 # Ports, so a second instance (its own SENSORGUARD_SERVICES_DIR) can run beside the shared one;
-# e.g. the fault tests (tests/faults) kill and restart private servers on other ports.
+# e.g. the fault tests (tests/resilience) kill and restart private servers on other ports.
 declare -A DEFAULT_PORTS=([kafka]="9092 9093" [cassandra]="9042 7000" [mosquitto]=1883)
 KAFKA_PORT=${SENSORGUARD_KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${SENSORGUARD_KAFKA_CONTROLLER_PORT:-9093}

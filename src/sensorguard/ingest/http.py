@@ -130,7 +130,7 @@ def create_app(
         log.warning("stream unavailable, batch refused: %s", exc)
         return JSONResponse(
             # "Not acknowledged", not "not accepted": the producer may still deliver part of
-            # the batch after the deadline (tests/faults); a resend is safe, the store upserts.
+            # the batch after the deadline (tests/resilience); a resend is safe, the store upserts.
             {
                 "detail": "stream unavailable; this batch was not acknowledged, send it again "
                 "later (a resend is safe: readings are stored once per sensor_id and ts)"

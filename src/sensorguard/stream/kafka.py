@@ -265,7 +265,7 @@ class KafkaStream:
             # No flush(): kafka-python's flush(timeout) waits up to `timeout` for each of the
             # producer's incomplete batches in turn (other publishes' too) and goes on past
             # failed ones, so with the broker down a publish hung for the whole outage instead
-            # of failing after publish_timeout_s (tests/faults). Linger holds a batch only
+            # of failing after publish_timeout_s (tests/resilience). Linger holds a batch only
             # kafka_linger_ms; each future is waited on until the one deadline.
             for future in futures:
                 future.get(timeout=max(0.0, deadline - time.monotonic()))
