@@ -113,3 +113,16 @@ def write_results(folder: Path, title: str, cases: list[Case], notes: str = "") 
         lines += ["", notes.strip()]
     (folder / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def package_versions(names: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """The installed version of each package ("?" when it is not installed)."""
+    import importlib.metadata
+
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "?"
+    return versions

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import gc
 import hashlib
-import importlib.metadata
 import os
 import shutil
 import subprocess
@@ -37,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # bench/_harness.py
 
-from _harness import run_meta  # noqa: E402
+from _harness import package_versions, run_meta  # noqa: E402
 from http_latency import (  # noqa: E402
     FixedRate,
     GcPauses,
@@ -222,12 +221,7 @@ def meta_for(
     load_before: float,
     code_before: dict[str, object],
 ) -> dict[str, Any]:
-    versions = {}
-    for name in VERSIONS:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "?"
+    versions = package_versions(VERSIONS)
     return {
         **run_meta(),
         **code_before,

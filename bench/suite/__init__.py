@@ -162,17 +162,12 @@ def merge(path: Path, meta: dict[str, Any], results: dict[str, dict[str, Any]]) 
 
 
 def run_meta(quick: bool, runtime_s: float, load_before: float) -> dict[str, Any]:
-    import importlib.metadata
     import platform as host
 
+    from _harness import package_versions
     from _harness import run_meta as base_meta
 
-    versions = {}
-    for name in VERSIONS:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "?"
+    versions = package_versions(VERSIONS)
     try:
         from sensorguard.store.cassandra import driver_status
 

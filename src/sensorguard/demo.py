@@ -7,6 +7,7 @@ import shutil
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -248,21 +249,14 @@ def _drift_and_retrain(
 ) -> None:
     """Inject drift, check every group for it, retrain the drifted ones (the gate decides)."""
     from sensorguard.demo_live import score_stream
-    from sensorguard.ingest.http import create_app
     from sensorguard.pipelines import check_drift, retrain_drifted
     from sensorguard.report.data import demo_labels_path
     from sensorguard.training.labels import from_simulation, write_labels_csv
     from sensorguard.training.report import champion_rows, print_champions, progress_reporter
-    from sensorguard.wiring import build_pipeline, open_configured_metadata, open_configured_stream
 
     drifted = drifted_days(sim)
-    metadata, stream = open_configured_metadata(settings), open_configured_stream(settings)
-    try:
-        app = create_app(build_pipeline(backfill, metadata, stream), backfill)
+    with _ingest_app(settings, backfill) as app:
         _, accepted, _ = _ingest_http(drifted, app, api_key)
-    finally:
-        stream.close()
-        metadata.close()
     scored, _ = score_stream(settings)
     console.print(
         f"[bold]drift 1/3 injected[/bold] a firmware update makes the {', '.join(DRIFT_TYPES)} "
@@ -396,15 +390,21 @@ def _live(
     laps: Laps,
 ) -> LiveReport:
     from sensorguard.demo_live import run_live
-    from sensorguard.ingest.http import create_app
     from sensorguard.serve_thread import serve_in_thread
+
+    with _ingest_app(settings, backfill) as app, serve_in_thread(app) as url:
+        return run_live(settings, sim, api_key, url, console, laps)
+
+
+@contextlib.contextmanager
+def _ingest_app(settings: Settings, backfill: Settings) -> Iterator[FastAPI]:
+    """The HTTP ingest app on the demo's backends, with `backfill`'s lifted rate limits."""
+    from sensorguard.ingest.http import create_app
     from sensorguard.wiring import build_pipeline, open_configured_metadata, open_configured_stream
 
     metadata, stream = open_configured_metadata(settings), open_configured_stream(settings)
     try:
-        app = create_app(build_pipeline(backfill, metadata, stream), backfill)
-        with serve_in_thread(app) as url:
-            return run_live(settings, sim, api_key, url, console, laps)
+        yield create_app(build_pipeline(backfill, metadata, stream), backfill)
     finally:
         stream.close()
         metadata.close()

@@ -8,7 +8,6 @@ in-process apps, as every case is a real HTTP round trip.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from auth_support import issue_keys
-from model.model_helpers import FAST_SPECS, stored_fleet
+from model.model_helpers import trained_climate
 from sensorguard.serve_thread import free_port
 from sensorguard.serving import process
 
@@ -36,28 +35,10 @@ def bento_schema(
     tmp_path_factory: pytest.TempPathFactory, tally: Tally
 ) -> Iterator[schemathesis.BaseSchema]:
     """A climate fleet with a champion (as tests/serving's `served`), served by `bentoml serve`."""
-    from sensorguard.pipelines.training import run_training
-    from sensorguard.training.labels import from_simulation
     from sensorguard.wiring import open_configured_metadata
 
     root = tmp_path_factory.mktemp("bento")
-    platform, sim = stored_fleet(
-        root / "sg",
-        FAST_SPECS,
-        sensors=2,
-        sites=1,
-        days=3,
-        seed=21,
-        fault_rate=3,
-        sensor_types=("climate",),
-    )
-    results = run_training(
-        platform,
-        group="climate",
-        end=sim.end - timedelta(hours=8),
-        labels=from_simulation(sim.labels),
-    )
-    assert results[0]["decision"]["promoted"], results[0]["decision"]
+    platform, _, _ = trained_climate(root / "sg", sensors=2)
     metadata = open_configured_metadata(platform)
     try:
         key = issue_keys(metadata, roles=["operator"])["operator"]

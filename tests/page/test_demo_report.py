@@ -6,32 +6,17 @@ The screenshot goes to test-output/demo-report.png (or $SENSORGUARD_TEST_OUTPUT)
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from page_support import OUTPUT
+from playwright.sync_api import Browser
 
 from report_support import END, small_platform
 from sensorguard.report import build_report
 from sensorguard.report.html import SECTIONS
 
-CHROMIUM = Path(os.environ.get("SENSORGUARD_CHROMIUM", "/usr/bin/chromium"))
-OUTPUT = Path(os.environ.get("SENSORGUARD_TEST_OUTPUT", Path(__file__).parents[2] / "test-output"))
-
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: `infra/local/services.sh fetch` installs it"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
-        )
-        yield launched
-        launched.close()
 
 
 def test_the_report_renders_every_plot_without_errors(browser: Browser, tmp_path: Path) -> None:

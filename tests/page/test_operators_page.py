@@ -7,13 +7,12 @@ The screenshot goes to test-output/operators-page.png (or $SENSORGUARD_TEST_OUTP
 from __future__ import annotations
 
 import math
-import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from page_support import OUTPUT
+from playwright.sync_api import Browser, Page, expect
 
 from auth_support import issue_keys
 from sensorguard.alerting.api import create_alerts_app
@@ -26,9 +25,6 @@ from sensorguard.stream import ANOMALY_SCORES
 from sensorguard.stream.codec import encode_score
 from sensorguard.wiring import open_configured_metadata, open_configured_stream
 
-# Chromium comes from Debian (infra/local/services.sh fetch installs it), never a download.
-CHROMIUM = Path(os.environ.get("SENSORGUARD_CHROMIUM", "/usr/bin/chromium"))
-OUTPUT = Path(os.environ.get("SENSORGUARD_TEST_OUTPUT", Path(__file__).parents[2] / "test-output"))
 SENSORS = (
     Sensor(sensor_id="th-101", sensor_type="climate", site="plant-1"),
     Sensor(sensor_id="th-102", sensor_type="climate", site="plant-1"),
@@ -37,17 +33,6 @@ SENSORS = (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: `infra/local/services.sh fetch` installs it"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
-        )
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

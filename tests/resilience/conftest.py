@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from fault_support import SERVERS, SHARED_PORTS, PrivateServers, Trained, listeners
 
-from model.model_helpers import FAST_SPECS, stored_fleet
+from model.model_helpers import trained_climate
 
 LIVE_HOURS = 8  # the last hours of the fleet are scored live; training ends before them
 
@@ -58,24 +57,10 @@ def data_dir(tmp_path: Path) -> Path:
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     """As the serving tests' platform (tests/serving/conftest.py): trained on all but the last
     hours, which are the readings the stream scorer scores."""
-    from sensorguard.pipelines.training import run_training
-    from sensorguard.training.labels import from_simulation
     from sensorguard.wiring import open_configured_store
 
     root = tmp_path_factory.mktemp("trained")
-    settings, sim = stored_fleet(
-        root / "sg",
-        FAST_SPECS,
-        sensors=4,
-        sites=1,
-        days=3,
-        seed=21,
-        fault_rate=3,
-        sensor_types=("climate",),
-    )
-    until = sim.end - timedelta(hours=LIVE_HOURS)
-    results = run_training(settings, group="climate", end=until, labels=from_simulation(sim.labels))
-    assert results[0]["decision"]["promoted"], results[0]["decision"]
+    settings, sim, until = trained_climate(root / "sg", live_hours=LIVE_HOURS)
     store = open_configured_store(settings)
     try:
         live = store.read_readings([s.sensor_id for s in sim.sensors], until, sim.end)
