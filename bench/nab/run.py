@@ -39,10 +39,28 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "variant: iforest": {"detector": "iforest"},
     "variant: robust_z": {"detector": "robust_z"},
     "variant: open level 4": {"detector": "tail_max", "open_level": 4.0},
-    "variant: no refractory span": {"detector": "tail_max", "refractory_rows": 0},
+    "variant: refractory span of 375 rows": {"detector": "tail_max", "refractory_rows": 375},
     "variant: sustained evidence over 10 rows": {"detector": "tail_max", "sustain_rows": 10},
     "variant: ecod, alerts with a cool-down": {"detector": "ecod", "cooldown": 0.5},
+    "variant: frozen model alone (no recent-past stage)": {
+        "detector": "tail_max",
+        "recent_rows": 0,
+    },
+    "variant: recent past without new extremes": {"detector": "tail_max", "extreme_margin": None},
+    "variant: recent past over 1000 rows": {"detector": "tail_max", "recent_rows": 1000},
+    "variant: recent past over 4000 rows": {"detector": "tail_max", "recent_rows": 4000},
+    "variant: recent mean over 10 rows": {"detector": "tail_max", "recent_short": 10},
+    "variant: recent mean over 30 rows": {"detector": "tail_max", "recent_short": 30},
 }
+
+POLICY_KNOBS = (
+    "open_level",
+    "sustain_rows",
+    "refractory_rows",
+    "recent_rows",
+    "recent_short",
+    "extreme_margin",
+)
 PROFILE_LABELS = {
     "standard": "Standard",
     "reward_low_FP_rate": "Reward low FP",
@@ -71,8 +89,8 @@ def score_file(args: tuple[Path, str, dict[str, Any]]) -> tuple[str, np.ndarray,
     frame = pd.read_csv(root / "data" / name)
     # NAB scores rows in file order (a few files step back in time once): keep that order.
     probation = probation_length(len(frame))
-    policy = default_policy(probation)
-    knobs = {k: config[k] for k in ("open_level", "sustain_rows", "refractory_rows") if k in config}
+    policy = default_policy()
+    knobs = {k: config[k] for k in POLICY_KNOBS if k in config}
     if knobs:
         level = knobs.get("open_level", policy.open_level)
         knobs["hold_level"] = min(level, policy.hold_level)

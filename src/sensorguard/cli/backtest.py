@@ -62,7 +62,16 @@ def backtest(
         typer.Option(
             "--refractory-rows",
             help="After an alert, only a higher peak on the same channel raises another within "
-            "this many rows (default: half the training rows; 0 = off).",
+            "this many rows (default 0: off).",
+        ),
+    ] = None,
+    recent_rows: Annotated[
+        int | None,
+        typer.Option(
+            "--recent-rows",
+            help="Also judge each reading against the series' last N readings: the likelihood "
+            "of the latest 20 readings' surprise, or a new extreme of that range (default 2000; "
+            "0 = off, the frozen model alone).",
         ),
     ] = None,
     open_level: Annotated[
@@ -76,7 +85,8 @@ def backtest(
     """Backtest a detector on FILE without look-ahead and write predictions, metrics and a plot.
 
     The detector is fitted and calibrated on the training prefix, then frozen; every later row
-    is scored from itself and the rows before it, one at a time, as a live sensor would be.
+    is scored from itself and the rows before it, one at a time, as a live sensor would be, and
+    judged against the series' own recent readings (--recent-rows).
     """
     from sensorguard.backtest import run_backtest
 
@@ -97,6 +107,7 @@ def backtest(
             windows=_windows(windows),
             open_level=open_level,
             refractory_rows=refractory_rows,
+            recent_rows=recent_rows,
             progress=progress,
         )
     except SensorGuardError as err:

@@ -7,9 +7,14 @@ them (:class:`~sensorguard.transforms.batch.ChannelCarry`), and the episode trac
 are scored by :meth:`ScoringModel.score_recent`, which runs the batch feature code over
 context + new rows, so a reading gets the numbers ``backtest`` gives it over the whole history.
 
+The recent-past stage (:mod:`sensorguard.scoring.recent`) judges new rows against the base
+scores of the sensor's last readings, so a context keeps those too (``base``, aligned with its
+rows) and keeps enough rows for the stage's lookback.
+
 Warming: a context built from stored readings (a new stream member after a rebalance, the
 service on every request) replays its last ``warmup_rows`` through the tracker with full
-feature windows behind them, so an episode that was open is open again.
+feature windows behind them, so an episode that was open is open again; the base scores of the
+rows before them are computed from the stored readings (see :func:`known_base`).
 """
 
 from __future__ import annotations
@@ -38,9 +43,10 @@ DEFAULT_WARMUP_ROWS = 120
 
 
 def context_rows(model: ScoringModel, warmup_rows: int = DEFAULT_WARMUP_ROWS) -> int:
-    """Readings a live context keeps: full feature windows behind ``warmup_rows`` rows
-    (and, for ``seasonal``, back to one season before the newest rows, see ``_kept_from``)."""
-    return model.feature_spec.history + warmup_rows
+    """Readings a live context keeps: full feature windows and the recent-past stage's
+    lookback behind ``warmup_rows`` rows (and, for ``seasonal``, back to one season before the
+    newest rows, see ``_kept_from``)."""
+    return model.feature_spec.history + model.recent_lookback + warmup_rows
 
 
 def history_span(model: ScoringModel, lookback: timedelta) -> timedelta:
@@ -62,6 +68,8 @@ class SensorContext:
     carry: dict[str, ChannelCarry] = field(default_factory=dict)
     # The true flat_len of each kept row per channel: the carry of a later trim.
     flat: dict[str, F] = field(default_factory=dict)
+    # Each kept row's base score (before the recent-past stage), NaN where unknown.
+    base: F = field(default_factory=lambda: np.empty(0))
 
     def __len__(self) -> int:
         return len(self.ts_ns)
@@ -123,22 +131,51 @@ def advance_many(
         joined.append((all_ts, all_values))
     scored = model.score_recent_many(
         [
-            RecentRows(all_ts, all_values, len(context), context.tracker, context.carry)
+            RecentRows(
+                all_ts, all_values, len(context), context.tracker, context.carry, _base(context)
+            )
             for (context, _, _), (all_ts, all_values) in zip(items, joined, strict=True)
         ]
     )
     out = []
-    for (context, _, _), (all_ts, all_values), (verdicts, features) in zip(
-        items, joined, scored, strict=True
-    ):
+    for (context, _, _), (all_ts, all_values), result in zip(items, joined, scored, strict=True):
         first = len(context)
         all_flat = {
-            c: np.concatenate([context.flat.get(c, np.zeros(first)), features[:, col]])
+            c: np.concatenate([context.flat.get(c, np.zeros(first)), result.features[:, col]])
             for c, col in model.flat_columns.items()
         }
+        context.base = np.concatenate([_base(context), result.base])
         _trim(context, all_ts, all_values, all_flat, _kept_from(model, all_ts, keep))
-        out.append(verdicts)
+        out.append(result.verdicts)
     return out
+
+
+def _base(context: SensorContext) -> F:
+    """The context's base scores aligned with its rows (NaN for rows that have none)."""
+    n = len(context)
+    if len(context.base) == n:
+        return context.base
+    known = context.base[-n:] if n else context.base[:0]
+    return np.concatenate([np.full(n - len(known), np.nan), known])
+
+
+def known_base(model: ScoringModel, context: SensorContext) -> F:
+    """Base scores of a context's rows computed from its readings, for the recent-past stage
+    of a context that was not scored as it grew (warmed from the store, a champion swap).
+
+    The first ``feature_spec.history`` rows have only partial feature windows behind them
+    here: exactly what the stream computed if they are the sensor's first readings, an
+    approximation otherwise. A reader that keeps ``context_rows`` readings never needs them:
+    the stage looks back ``recent_lookback`` rows from the replayed ones, which start later.
+    """
+    from sensorguard.transforms.batch import feature_matrix
+
+    if not model.recent_lookback or not len(context):
+        return np.full(len(context), np.nan)
+    features = feature_matrix(
+        context.ts_ns, context.values, model.feature_spec, carry=context.carry
+    )
+    return model.base_scores(features)
 
 
 def _kept_from(model: ScoringModel, ts_ns: I64, keep: int) -> int:
@@ -176,6 +213,14 @@ def _trim(
     context.ts_ns = ts_ns[drop:]
     context.values = {c: v[drop:] for c, v in values.items()}
     context.flat = {c: v[drop:] for c, v in flat.items()}
+    context.base = _aligned(context.base, len(ts_ns))[drop:]
+
+
+def _aligned(base: F, n: int) -> F:
+    """``base`` as the scores of the last of ``n`` rows, NaN-padded at the front."""
+    if len(base) >= n:
+        return base[len(base) - n :]
+    return np.concatenate([np.full(n - len(base), np.nan), base])
 
 
 @dataclass
@@ -204,6 +249,7 @@ def prepare_context(
     split = max(0, len(history) - warmup_rows)
     if split:
         _trim(context, ts[:split], {c: v[:split] for c, v in values.items()}, {}, 0)
+        context.base = known_base(model, context)
     return context, Replay(ts[split:], {c: v[split:] for c, v in values.items()})
 
 
@@ -241,6 +287,7 @@ def rewarm(
             {c: v[:split] for c, v in context.flat.items()},
             0,
         )
+        fresh.base = known_base(model, fresh)
     tail = {
         c: context.values[c][split:]
         if c in context.values

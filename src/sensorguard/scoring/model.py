@@ -16,6 +16,7 @@ feature windows look back only, and the tracker steps forward in time.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +31,7 @@ from sensorguard.scoring.attribution import TIMING, channel_weights, shares
 from sensorguard.scoring.calibration import Calibrator
 from sensorguard.scoring.episodes import EpisodeTracker, SensorProfile
 from sensorguard.scoring.policy import ScoringPolicy
+from sensorguard.scoring.recent import RecentPrior
 from sensorguard.transforms.spec import FeatureSpec, feature_names
 
 if TYPE_CHECKING:
@@ -146,6 +148,18 @@ class RecentRows:
     first: int
     tracker: EpisodeTracker
     carry: Mapping[str, ChannelCarry] | None = None
+    # Base scores (before the recent-past stage) of rows before ``first``, aligned with them,
+    # NaN where unknown; None when none are known.
+    past: F | None = None
+
+
+@dataclass(frozen=True)
+class RecentScored:
+    """What :meth:`ScoringModel.score_recent_many` returns per sensor for its new rows."""
+
+    verdicts: Verdicts
+    features: F
+    base: F  # scores before the recent-past stage: what a live context carries on
 
 
 @dataclass
@@ -159,6 +173,7 @@ class ScoringModel:
     profile: SensorProfile
     policy: ScoringPolicy
     sustained: Calibrator | None = None  # run means of surprise (see scoring.sustained)
+    recent_prior: RecentPrior | None = None  # a new sensor's past (see scoring.recent)
     explainer: Any = None  # per-feature evidence for detectors that do not explain themselves
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -204,9 +219,51 @@ class ScoringModel:
         """Calibrated score of each feature row, from that row alone."""
         return self.calibrator.surprise(self.raw_scores(features))
 
-    def history_scores(self, features: F) -> F:
-        """Scores of one sensor's rows in time order: own or sustained surprise, the larger."""
+    def base_scores(self, features: F) -> F:
+        """Scores of one sensor's rows in time order before the recent-past stage: own or
+        sustained surprise, the larger."""
         return self.sustain(self.surprise(features))
+
+    @property
+    def recent_lookback(self) -> int:
+        """Past readings the recent-past stage looks back on (0 when it is off)."""
+        policy = self.policy
+        return policy.recent_rows + policy.recent_short if policy.recent_rows else 0
+
+    def judge_recent(
+        self, base: F, values: F, past_base: F, past_values: F, ts_ns: I64, past_ts_ns: I64
+    ) -> F:
+        """Base scores of new rows judged against the sensor's past rows (``values`` and
+        ``past_values``: rows x channels); the base scores themselves when the stage is off."""
+        policy = self.policy
+        if not policy.recent_rows:
+            return base
+        from sensorguard.scoring.recent import RecentPrior, judge
+
+        stamps = np.concatenate([past_ts_ns, ts_ns]).astype(np.float64)
+        gaps = np.concatenate([[np.nan], np.diff(stamps) / 1e9])
+
+        return judge(
+            base,
+            values,
+            past_surprise=past_base,
+            past_values=past_values,
+            rows=policy.recent_rows,
+            short=policy.recent_short,
+            margin=policy.extreme_margin,
+            prior=self.recent_prior or RecentPrior(0.0, 1.0),
+            gaps=gaps[len(past_ts_ns) :],
+            past_gaps=gaps[: len(past_ts_ns)],
+        )
+
+    def value_matrix(self, values: Mapping[str, F], rows: slice = slice(None)) -> F:
+        """Channel values as rows x channels (this model's channel order)."""
+        n_channels = len(self.channels)
+        if not n_channels:
+            return np.empty((0, 0))
+        return np.column_stack(
+            [np.asarray(values[c], dtype=np.float64)[rows] for c in self.channels]
+        )
 
     def sustain(self, surprise: F) -> F:
         """One sensor's surprise in time order, combined with its sustained run means."""
@@ -238,27 +295,23 @@ class ScoringModel:
         n = len(ts_ns)
         if features.shape[0] != n:
             raise ValidationFailed("feature rows", features.shape[0], f"one per reading ({n})")
-        surprise = self.history_scores(features) if n else np.empty(0)
-        return self.track(ts_ns, values, surprise, features, tracker or self.new_tracker())
+        if not n:
+            return self.track(ts_ns, values, np.empty(0), features, tracker or self.new_tracker())
+        matrix = self.value_matrix(values)
+        empty = np.empty((0, matrix.shape[1]))
+        score = self.judge_recent(
+            self.base_scores(features), matrix, np.empty(0), empty, ts_ns, ts_ns[:0]
+        )
+        return self.track(ts_ns, values, score, features, tracker or self.new_tracker())
 
-    def score_recent(
-        self,
-        ts_ns: I64,
-        values: Mapping[str, F],
-        first: int,
-        tracker: EpisodeTracker,
-        carry: Mapping[str, ChannelCarry] | None = None,
-    ) -> tuple[Verdicts, F]:
-        """Verdicts and features of rows ``first`` onward of a sensor's recent readings.
+    def score_recent_many(self, items: Sequence[RecentRows]) -> list[RecentScored]:
+        """Verdicts, features and base scores of rows ``first`` onward of sensors' recent
+        readings, with one detector call for all their rows.
 
         The rows before ``first`` are context: the feature windows (and the sustained run
         means) look back on them, the way :meth:`score_history` looks back on a whole
-        history, so a live scorer keeping enough recent rows gets the batch's numbers.
-        """
-        return self.score_recent_many([RecentRows(ts_ns, values, first, tracker, carry)])[0]
-
-    def score_recent_many(self, items: Sequence[RecentRows]) -> list[tuple[Verdicts, F]]:
-        """:meth:`score_recent` of many sensors, with one detector call for all their rows.
+        history, and the recent-past stage judges the new rows against their ``past`` base
+        scores, so a live scorer keeping enough recent rows gets the batch's numbers.
 
         Features and episodes are per sensor; the detector, the calibration and the
         attribution are row-independent, so stacking the sensors' rows changes no number and
@@ -278,25 +331,34 @@ class ScoringModel:
             surprise_all, shares_all = self.surprise(stacked), self.shares(stacked)
         else:
             surprise_all, shares_all = np.empty(0), np.empty((0, len(self.sources)))
-        out: list[tuple[Verdicts, F]] = []
+        out: list[RecentScored] = []
         start = 0
         for it, lead, block in zip(items, leads, blocks, strict=True):
             rows = slice(start, start + len(block))
             start += len(block)
-            surprise = self.sustain(surprise_all[rows])[lead:] if len(block) else np.empty(0)
+            base = self.sustain(surprise_all[rows])[lead:] if len(block) else np.empty(0)
             features = block[lead:]
             new_values = {
                 c: np.asarray(it.values[c], dtype=np.float64)[it.first :] for c in self.channels
             }
+            past = it.past if it.past is not None else np.full(it.first, np.nan)
+            score = self.judge_recent(
+                base,
+                self.value_matrix(new_values),
+                past,
+                self.value_matrix(it.values, slice(0, it.first)),
+                it.ts_ns[it.first :],
+                it.ts_ns[: it.first],
+            )
             verdicts = self.track(
                 it.ts_ns[it.first :],
                 new_values,
-                surprise,
+                score,
                 features,
                 it.tracker,
                 shares_all[rows][lead:],
             )
-            out.append((verdicts, features))
+            out.append(RecentScored(verdicts, features, base))
         return out
 
     def track(
@@ -312,7 +374,7 @@ class ScoringModel:
         n = len(ts_ns)
         if row_shares is None:
             row_shares = self.shares(features) if n else np.empty((0, len(self.sources)))
-        matrix = np.column_stack([np.asarray(values[c], dtype=np.float64) for c in self.channels])
+        matrix = self.value_matrix(values)
         leads = np.asarray(self.sources, dtype=object)[row_shares.argmax(axis=1)] if n else []
         flag = np.zeros(n, dtype=bool)
         onset = np.zeros(n, dtype=bool)
@@ -360,17 +422,36 @@ class SensorScorer:
         self.features = FeatureState(model.feature_spec)
         self.sustained = SustainedState(max(1, model.policy.sustain_rows), model.sustained)
         self.tracker = model.new_tracker()
+        lookback = max(1, model.recent_lookback)
+        self._past_base: deque[float] = deque(maxlen=lookback)
+        self._past_values: deque[list[float]] = deque(maxlen=lookback)
+        self._past_ts: deque[int] = deque(maxlen=lookback)
 
     def update(self, ts: datetime | int, channels: Mapping[str, float]) -> Verdict:
         from sensorguard.transforms.stream import epoch_ns
 
         model = self.model
         row = self.features.update(ts, channels)[None, :]
-        surprise = self.sustained.update(float(model.surprise(row)[0]))
-        row_shares = model.shares(row)[0]
+        base = self.sustained.update(float(model.surprise(row)[0]))
         values = [finite_or_nan(channels.get(c)) for c in model.channels]
+        width = len(values)
+        now = epoch_ns(ts)
+        surprise = float(
+            model.judge_recent(
+                np.array([base]),
+                np.array([values]).reshape(1, width),
+                np.fromiter(self._past_base, dtype=np.float64),
+                np.array(self._past_values, dtype=np.float64).reshape(-1, width),
+                np.array([now], dtype=np.int64),
+                np.fromiter(self._past_ts, dtype=np.int64),
+            )[0]
+        )
+        self._past_base.append(base)
+        self._past_values.append(values)
+        self._past_ts.append(now)
+        row_shares = model.shares(row)[0]
         lead = model.sources[int(row_shares.argmax())]
-        step = self.tracker.step(epoch_ns(ts), values, surprise, lead)
+        step = self.tracker.step(now, values, surprise, lead)
         return Verdict(
             surprise,
             step.flag,
@@ -544,7 +625,8 @@ def fit_scoring_model(
             )
         estimator = make_detector(detector, max_train_rows=max_train_rows, **dict(params or {}))
         estimator.fit(features[fit_rows])
-        calibrator = Calibrator.fit(estimator.decision_function(features[cal_rows]))
+        held_raw = estimator.decision_function(features[cal_rows])
+        calibrator = Calibrator.fit(held_raw)
         from sensorguard.detectors.tailmax import TailMax
 
         explainer = TailMax().fit(estimator.scaled(features[fit_rows]))
@@ -557,6 +639,7 @@ def fit_scoring_model(
             profile=profile,
             policy=policy,
             sustained=sustained,
+            recent_prior=RecentPrior.fit(calibrator.surprise(held_raw)),
             explainer=explainer,
             info={
                 "fit_rows": int(fit_rows.sum()),

@@ -9,11 +9,14 @@ class ScoringPolicy(BaseModel):
     """Flag levels in surprise units (``-log10`` of the chance a normal reading is this unusual).
 
     With ``sustain_rows``, a reading's score is the larger of its own surprise and that of its
-    last ``sustain_rows`` readings' mean (calibrated as a run). A fault episode opens on the first reading at or
-    above ``open_level`` and stays open while readings stay at or above ``hold_level``, or while
-    a channel stays away from where it was before the onset (``hold_k`` times its normal
-    one-hour movement): for an offset (level shift, drift) until it jumps back, otherwise at
-    most ``bridge_rows`` readings after the last one at ``hold_level``. It closes after
+    last ``sustain_rows`` readings' mean (calibrated as a run). With ``recent_rows``, that score
+    is then judged against the sensor's own last ``recent_rows`` readings (the likelihood of
+    its latest ``recent_short`` readings, or a new extreme; :mod:`sensorguard.scoring.recent`).
+    A fault episode opens on the first reading at or above ``open_level`` and stays open while
+    readings stay at or above ``hold_level``, or while a channel stays away from where it was
+    before the onset (``hold_k`` times its normal one-hour movement): for an offset (level
+    shift, drift) until it jumps back, otherwise at most ``bridge_rows`` readings after the
+    last one at ``hold_level``. It closes after
     ``clear_rows`` quiet readings, or after ``max_episode_rows`` when the signal has settled
     (the model accepts it as the new normal until retraining says otherwise). Every reading
     inside an episode is flagged, so alerts open on the first flag and clear on the last.
@@ -36,6 +39,20 @@ class ScoringPolicy(BaseModel):
     max_episode_rows: int = Field(720, ge=1, description="settled episodes end after this many")
     sustain_rows: int = Field(
         0, ge=0, le=1000, description="readings whose mean surprise is calibrated (0 = off)"
+    )
+    recent_rows: int = Field(
+        0,
+        ge=0,
+        le=20_000,
+        description="a sensor's past readings its latest are judged against (0 = off)",
+    )
+    recent_short: int = Field(
+        10, ge=1, le=1000, description="latest readings whose mean surprise is judged"
+    )
+    extreme_margin: float | None = Field(
+        0.02,
+        ge=0,
+        description="beyond the recent range by this share of it = a new extreme (None = off)",
     )
     calibration_share: float = Field(
         0.25, gt=0, lt=1, description="training rows held out to calibrate scores"

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sensorguard.backtest import BacktestRun, backtest_frame
+from sensorguard.backtest import BacktestRun, backtest_frame, default_policy
 from sensorguard.schemas import Reading
 from sensorguard.scoring.live import SensorContext, advance, arrays, warm_context
 from sensorguard.transforms.batch import feature_matrix
@@ -47,7 +47,10 @@ SHORT = FeatureSpec(
 @pytest.fixture(scope="module", params=["backtest", "no-seasonal"])
 def run(request: pytest.FixtureRequest) -> BacktestRun:
     spec = SHORT if request.param == "no-seasonal" else None
-    return backtest_frame(series(), "timestamp", CHANNELS, TRAIN, spec=spec)
+    # A recent-past window shorter than the stuck run and the dropout, so that a context
+    # keeping only what it needs still leaves them to the carry.
+    policy = default_policy().model_copy(update={"recent_rows": 200})
+    return backtest_frame(series(), "timestamp", CHANNELS, TRAIN, spec=spec, policy=policy)
 
 
 def readings(frame: pd.DataFrame) -> list[Reading]:
@@ -77,7 +80,8 @@ def test_features_of_later_rows_do_not_need_the_earlier_ones_computed() -> None:
 
 def test_chunked_live_scoring_gives_the_backtest_verdicts(run: BacktestRun) -> None:
     model = run.model
-    keep = model.feature_spec.history  # shorter than the stuck run and the dropout: the carry
+    # Shorter than the stuck run and the dropout: their flat_len / stale_s need the carry.
+    keep = model.feature_spec.history + model.recent_lookback
     context = SensorContext(
         "m/1", np.empty(0, dtype=np.int64), {c: np.empty(0) for c in CHANNELS}, model.new_tracker()
     )
@@ -102,11 +106,11 @@ def test_a_context_warmed_from_stored_readings_scores_like_the_whole_history(
     run: BacktestRun,
 ) -> None:
     model = run.model
+    batch = run.verdicts
     stored = readings(series())
     cut = 1650  # no episode open here
     context = warm_context(model, "m/1", stored[:cut])
     ts, values = arrays(stored[cut:1800], CHANNELS)
     verdicts = advance(model, context, ts, values, keep=len(context))
-    batch = run.verdicts
     np.testing.assert_allclose(verdicts.score, batch.score[cut:1800], rtol=1e-9, atol=1e-9)
     np.testing.assert_array_equal(verdicts.flag, batch.flag[cut:1800])

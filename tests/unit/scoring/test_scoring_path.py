@@ -71,8 +71,8 @@ def test_the_stream_gives_the_batch_verdicts(detector: str) -> None:
 def test_a_fault_stays_flagged_while_it_lasts() -> None:
     # The default detector: tree, histogram and tail-count detectors saturate at the edge of
     # their training data, so a fault twice as large is no more surprising to them.
-    # The fleet's policy: the backtest's default refractory span would (by design) hold back
-    # the shift, a second and smaller temperature fault soon after the spike.
+    # The fleet's policy: the backtest's recent-past stage judges a lasting fault against the
+    # sensor's own recent readings, which come to include it.
     run = backtest_frame(series(seed=2), "timestamp", CHANNELS, TRAIN, policy=ScoringPolicy())
     verdicts = run.verdicts
     shift = slice(2500, 2620)
