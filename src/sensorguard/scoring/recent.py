@@ -7,11 +7,12 @@ Numenta's anomaly likelihood, this stage asks instead how unusual the sensor's *
 readings are next to its own recent ones:
 
 * **likelihood**: the mean surprise of the last ``recent_short`` readings against the mean
-  and spread of the ``recent_rows`` surprises before them (each counted at most
-  ``PAST_CAP``, so that an earlier fault does not hide the next); the score is ``-log10`` of the
+  and spread of the ``recent_rows`` surprises before them; the score is ``-log10`` of the
   Gaussian tail probability of that mean (never saturating: ``log_ndtr`` keeps its precision
-  far into the tail, so the score is not capped). Until a sensor has ``MIN_RECENT_ROWS`` scored readings of its own, the
-  held-out calibration rows of training stand in for its past (:class:`RecentPrior`).
+  far into the tail, so the score is not capped). Until a sensor has ``MIN_RECENT_ROWS``
+  scored readings of its own, the held-out calibration rows of training stand in for its past
+  (:class:`RecentPrior`). An earlier fault in the window widens its spread, so a second one
+  soon after scores lower here; the new-extreme rules below do not depend on the spread.
 * **new extreme**: a reading beyond the range of the sensor's last ``recent_rows`` values of
   a channel, or more surprising than any of them, by more than ``extreme_margin`` of that
   range, scores ``log10(recent_rows + 1)``: ``-log10`` of the chance that the newest of that
@@ -35,9 +36,6 @@ F = npt.NDArray[np.float64]
 
 MIN_RECENT_ROWS = 100  # a sensor's own past counts once it holds this many scored readings
 SPREAD_FLOOR = 0.05  # surprise units: a perfectly steady past must not make every wobble news
-# Past surprises count at most this much in the window's mean and spread: one earlier fault
-# (scores in the hundreds) must not widen the spread so far that the next fault looks normal.
-PAST_CAP = float("inf")
 _LN10 = math.log(10.0)
 
 
@@ -60,19 +58,44 @@ def _window_sums(x: F, width: int, ends: npt.NDArray[np.intp]) -> F:
     """Sum of ``x[e - width : e]`` for each end ``e`` (zeros before the array's start)."""
     padded = np.concatenate([np.zeros(width), x])
     views = np.lib.stride_tricks.sliding_window_view(padded, width)
-    # views[e] covers padded[e : e + width] = x[e - width : e].
-    result: F = views[ends].sum(axis=1) if len(ends) else np.empty(0)
+    # views[e] covers padded[e : e + width] = x[e - width : e]. Ends come as a run of
+    # consecutive rows (clipped at 0 at the start): a slice of the view, not a copy of n x width.
+    if not len(ends):
+        return np.empty(0)
+    result: F = np.empty(len(ends))
+    lead = int(np.searchsorted(ends, 1))  # ends clipped to 0: windows before the array
+    result[:lead] = 0.0
+    if lead < len(ends):
+        first, last = int(ends[lead]), int(ends[-1])
+        if last - first + 1 == len(ends) - lead:
+            result[lead:] = views[first : last + 1].sum(axis=1)
+        else:
+            result[lead:] = views[ends[lead:]].sum(axis=1)
     return result
 
 
 def _window_extreme(x: F, width: int, ends: npt.NDArray[np.intp], top: bool) -> F:
-    """Max (``top``) or min of the finite ``x[e - width : e]``; -inf/inf when there are none."""
+    """Max (``top``) or min of the finite ``x[e - width : e]``; -inf/inf when there are none.
+
+    A rolling max picks values rather than adding them, so it is exact whatever the array's
+    start: a chunk with its past gets the numbers of the whole series.
+    """
+    import pandas as pd
+
     fill = -np.inf if top else np.inf
-    padded = np.concatenate([np.full(width, fill), np.where(np.isfinite(x), x, fill)])
-    views = np.lib.stride_tricks.sliding_window_view(padded, width)
     if not len(ends):
         return np.empty(0)
-    result: F = views[ends].max(axis=1) if top else views[ends].min(axis=1)
+    rolling = pd.Series(np.where(np.isfinite(x), x, np.nan)).rolling(width, min_periods=1)
+    upto = (rolling.max() if top else rolling.min()).to_numpy()  # over x[j - width + 1 : j + 1]
+    picked = upto[np.maximum(ends - 1, 0)]
+    result: F = np.where((ends > 0) & np.isfinite(picked), picked, fill)
+    return result
+
+
+def _window_counts(finite: npt.NDArray[np.bool_], width: int, ends: npt.NDArray[np.intp]) -> F:
+    """How many of ``x[e - width : e]`` are finite, from integer running counts (exact)."""
+    running = np.concatenate([[0], np.cumsum(finite, dtype=np.int64)])
+    result: F = (running[ends] - running[np.maximum(ends - width, 0)]).astype(np.float64)
     return result
 
 
@@ -108,16 +131,14 @@ def judge(
     ends = np.arange(len(past_s), len(s)) + 1  # window ends just after each new row
     finite = np.isfinite(s)
     clean = np.where(finite, s, 0.0)
-    counted = finite.astype(np.float64)
     # The last `short` surprises (this reading's included) ...
-    short_n = _window_sums(counted, short, ends)
+    short_n = _window_counts(finite, short, ends)
     short_mean = _window_sums(clean, short, ends) / np.maximum(short_n, 1.0)
     # ... against the `rows` before them.
     long_ends = np.maximum(ends - short, 0)
-    long_n = _window_sums(counted, rows, long_ends)
-    capped = np.minimum(clean, PAST_CAP)
-    long_sum = _window_sums(capped, rows, long_ends)
-    long_sq = _window_sums(capped * capped, rows, long_ends)
+    long_n = _window_counts(finite, rows, long_ends)
+    long_sum = _window_sums(clean, rows, long_ends)
+    long_sq = _window_sums(clean * clean, rows, long_ends)
     own = long_n >= MIN_RECENT_ROWS
     safe_n = np.maximum(long_n, 1.0)
     mean = np.where(own, long_sum / safe_n, prior.mean)
@@ -144,7 +165,7 @@ def judge(
         x = np.concatenate([past_g, g])
         ends = np.arange(len(past_g), len(x))
         high = _window_extreme(x, rows, ends, top=True)
-        seen = _window_sums(np.isfinite(x).astype(np.float64), rows, ends)
+        seen = _window_counts(np.isfinite(x), rows, ends)
         with np.errstate(invalid="ignore"):
             longer = g > high * (1.0 + margin)
         extreme |= longer & (seen >= MIN_RECENT_ROWS) & (high > 0) & np.isfinite(g)
@@ -161,7 +182,7 @@ def _beyond(new: F, past: F, rows: int, margin: float, *, low_too: bool) -> npt.
     ends = np.arange(len(past), len(x))  # window: the `rows` values before each new one
     high = _window_extreme(x, rows, ends, top=True)
     low = _window_extreme(x, rows, ends, top=False)
-    seen = _window_sums(np.isfinite(x).astype(np.float64), rows, ends)
+    seen = _window_counts(np.isfinite(x), rows, ends)
     span = high - low
     with np.errstate(invalid="ignore"):
         out = new > high + margin * span
